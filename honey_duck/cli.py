@@ -1,0 +1,215 @@
+"""`honey-duck`: materialize the pipeline headlessly, with progress and a closing summary table."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import dagster as dg
+
+from honey_duck import environments
+
+WHERE_KEYS = ("dagster/uri", "path", "dagster/table_name")
+ROW_KEYS = ("dagster/row_count", "dagster/partition_row_count", "row_count")
+
+
+class _ProgressHandler(logging.Handler):
+    """Prints one line per finished step or check, as the run goes."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = (getattr(record, "dagster_meta", None) or {}).get("dagster_event")
+        if event is None:
+            return
+        kind = event.event_type_value
+        if kind == "STEP_SUCCESS":
+            seconds = event.event_specific_data.duration_ms / 1000
+            print(f"  ok    {event.step_key:<40} {seconds:7.2f}s", flush=True)
+        elif kind == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            cause = error.cause.message if error and error.cause else ""
+            message = (error.message if error else "") + cause
+            print(f"  FAIL  {event.step_key:<40} {message.strip()}", flush=True)
+        elif kind == "ASSET_CHECK_EVALUATION":
+            data = event.event_specific_data
+            status = "ok" if data.passed else "FAIL"
+            name = f"check {data.asset_key.to_user_string()}:{data.check_name}"
+            print(f"  {status:<5} {name}", flush=True)
+
+
+@dg.logger
+def progress_logger(_init_context: dg.InitLoggerContext) -> logging.Logger:
+    log = logging.getLogger("honey_duck.progress")
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    if not log.handlers:
+        log.addHandler(_ProgressHandler())
+    return log
+
+
+@dataclass
+class Landed:
+    """What one asset's materializations added up to."""
+
+    group: str
+    rows: int | None = None
+    where: str = ""
+    seconds: float = 0.0
+    runs: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Run:
+    label: str
+    keys: list[dg.AssetKey]
+    partition_key: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def plan(defs: dg.Definitions, groups: Sequence[str]) -> list[Run]:
+    """Order the runs: unpartitioned assets, then partitioned ranges, then one-partition runs."""
+    graph = defs.resolve_asset_graph()
+    selection = dg.AssetSelection.groups(*groups).upstream() if groups else dg.AssetSelection.all()
+    keys = sorted(selection.resolve(graph), key=lambda k: k.to_user_string())
+    flat, ranged, single = [], {}, {}
+    for key in keys:
+        node = graph.get(key)
+        pdef = node.partitions_def
+        if pdef is None:
+            flat.append(key)
+            continue
+        policy = node.backfill_policy
+        bucket = single if policy and policy.max_partitions_per_run == 1 else ranged
+        bucket.setdefault(pdef, []).append(key)
+    runs = [Run("unpartitioned assets", flat)] if flat else []
+    for pdef, members in ranged.items():
+        first, last = pdef.get_first_partition_key(), pdef.get_last_partition_key()
+        tags = {
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        }
+        runs.append(Run(f"partitions {first}..{last} in one run", members, tags=tags))
+    for pdef, members in single.items():
+        for partition in pdef.get_partition_keys():
+            runs.append(Run(f"partition {partition}", members, partition_key=partition))
+    return runs
+
+
+def materialize(
+    env: environments.Environment, groups: Sequence[str] = ()
+) -> tuple[bool, dict[dg.AssetKey, Landed]]:
+    """Materialize `groups` (default: everything) with their upstream assets, printing progress."""
+    from honey_duck.definitions import build  # after main() has silenced Dagster's beta notices
+
+    defs = dg.Definitions.merge(build(env), dg.Definitions(loggers={"progress": progress_logger}))
+    job = defs.resolve_implicit_global_asset_job_def()
+    graph = defs.resolve_asset_graph()
+    known = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    unknown = sorted(set(groups) - known)
+    if unknown:
+        raise ValueError(f"unknown group(s) {unknown}; groups are {sorted(known)}")
+    runs = plan(defs, groups)
+    print(f"honey_duck: environment '{env.name}', home {env.home}, {len(runs)} run(s)")
+    landed: dict[dg.AssetKey, Landed] = {}
+    instance = dg.DagsterInstance.ephemeral()
+    for i, run in enumerate(runs, 1):
+        print(f"[{i}/{len(runs)}] {run.label}: {len(run.keys)} asset(s)", flush=True)
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=run.keys,
+            partition_key=run.partition_key,
+            tags=run.tags,
+            run_config={"loggers": {"progress": {}}},  # instead of Dagster's verbose console log
+            raise_on_error=False,
+        )
+        _collect(result, graph, landed)
+        if not result.success:
+            print(f"run {i} failed; see the FAIL lines above", file=sys.stderr)
+            return False, landed
+    return True, landed
+
+
+def _collect(result: dg.ExecuteInProcessResult, graph, landed: dict) -> None:
+    seconds = {
+        e.step_key: e.event_specific_data.duration_ms / 1000
+        for e in result.all_events
+        if e.event_type_value == "STEP_SUCCESS"
+    }
+    run_id = result.run_id
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        key = materialization.asset_key
+        entry = landed.setdefault(key, Landed(group=graph.get(key).group_name))
+        if run_id in entry.runs:  # a range run reports once per partition, with the same totals
+            continue
+        entry.runs.add(run_id)
+        meta = materialization.metadata
+        rows = next((meta[k].value for k in ROW_KEYS if k in meta), None)
+        if rows is not None:
+            entry.rows = (entry.rows or 0) + int(rows)
+        where = next((str(meta[k].value) for k in WHERE_KEYS if k in meta), "")
+        if len(entry.runs) > 1:  # one run per partition: name the folder, not the first file
+            where = str(PurePosixPath(where).parent)
+        entry.where = where
+        entry.seconds += seconds.get(event.step_key, 0.0)
+
+
+def summary(landed: dict[dg.AssetKey, Landed]) -> str:
+    """The closing table: group, asset, rows, where it landed, seconds."""
+    ordered = sorted(landed.items(), key=lambda kv: (kv[1].group, kv[0].to_user_string()))
+    table = [("group", "asset", "rows", "where it landed", "seconds")]
+    table += [
+        (
+            e.group,
+            k.to_user_string(),
+            "-" if e.rows is None else f"{e.rows:,}",
+            e.where or "-",
+            f"{e.seconds:.2f}",
+        )
+        for k, e in ordered
+    ]
+    widths = [max(len(r[i]) for r in table) for i in range(5)]
+    lines = []
+    for row in table:
+        cells = [
+            c.rjust(w) if i in (2, 4) else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="honey-duck", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("materialize", help="materialize every asset (or some groups)")
+    run.add_argument("--env", choices=environments.ENVIRONMENTS, help="overrides HONEY_DUCK_ENV")
+    run.add_argument(
+        "--group", action="append", default=[], help="a group to land (repeatable); default all"
+    )
+    args = parser.parse_args(argv)
+    # Beta/preview notices about Dagster APIs are for developers, not for a pipeline's output.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    env = environments.current()
+    if args.env:
+        env = environments.environment(args.env, env.home, env.input_dir, env.settings)
+    started = time.perf_counter()
+    try:
+        ok, landed = materialize(env, args.group)
+    except ValueError as exc:
+        print(f"honey-duck: {exc}", file=sys.stderr)
+        return 2
+    print("\n" + summary(landed))
+    print(f"\n{len(landed)} assets materialized in {time.perf_counter() - started:.1f}s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The honey_duck code location: one pipeline, landed in every destination of the environment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from honey_duck import environments, pipeline
+from honey_duck.environments import Environment
+from honey_duck.io.files import FileIOManager
+from honey_duck.sinks import SINKS
+
+STORAGE_URL_VAR = "HONEY_DUCK_STORAGE_URL"
+INPUT_URL_VAR = "HONEY_DUCK_INPUT_URL"
+
+
+def pipeline_resources(env: Environment) -> dict[str, object]:
+    """Where the pipeline reads its inputs and keeps the tables every sink consumes."""
+    if env.name == "prod":
+        return {
+            "input_files": pipeline.InputFiles(directory=dg.EnvVar(INPUT_URL_VAR)),
+            "io_manager": FileIOManager(format="parquet", base_path=dg.EnvVar(STORAGE_URL_VAR)),
+        }
+    return {
+        "input_files": pipeline.InputFiles(directory=str(env.input_dir)),
+        "io_manager": FileIOManager(format="parquet", base_path=env.path("storage")),
+    }
+
+
+def build(env: Environment) -> dg.Definitions:
+    """The definitions of one environment: the same assets everywhere, only resources differ."""
+    resources = pipeline_resources(env)
+    for sink in SINKS.values():
+        resources.update(sink.resources(env))
+    return dg.Definitions(
+        assets=[*pipeline.assets, *(a for sink in SINKS.values() for a in sink.assets)],
+        asset_checks=pipeline.asset_checks,
+        resources=resources,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Read `HONEY_DUCK_ENV` once, when the code location loads, and build its definitions."""
+    return build(environments.current())

@@ -1,0 +1,76 @@
+"""The one place that knows the environments: `local` (default), `dev` and `prod`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from honey_duck import services
+
+ENV_VAR = "HONEY_DUCK_ENV"
+HOME_VAR = "HONEY_DUCK_HOME"
+INPUT_VAR = "HONEY_DUCK_INPUT"
+ENVIRONMENTS = ("local", "dev", "prod")
+# Where the `dev` servers are (python3 tasks.py services, or docker compose up); the defaults
+# are the ports both of those publish on 127.0.0.1.
+DEV_SETTINGS = {
+    services.POSTGRES_URL_VAR: f"postgresql://postgres@127.0.0.1:{services.POSTGRES_DEV_PORT}/postgres",
+    services.S3_ENDPOINT_VAR: f"http://127.0.0.1:{services.S3_DEV_PORT}",
+    services.S3_REGION_VAR: services.S3_REGION,
+    "HONEY_DUCK_BUCKET": services.DEV_BUCKET,
+}
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where this deployment's data lives; sinks turn it into their resources."""
+
+    name: str
+    home: Path  # the folder for everything that lands on local disk
+    input_dir: Path  # the sample (or generated) CSVs the source assets read
+    settings: Mapping[str, str] = field(default_factory=dict)  # service endpoints, for `dev`
+
+    @property
+    def is_local(self) -> bool:
+        return self.name == "local"
+
+    def setting(self, name: str) -> str:
+        """A `dev` service endpoint: from the environment variable, else the default port."""
+        return self.settings.get(name) or DEV_SETTINGS[name]
+
+    def path(self, *parts: str) -> str:
+        """A path under `home`, for outputs that land on local disk."""
+        return str(self.home.joinpath(*parts))
+
+
+def current(environ: Mapping[str, str] | None = None) -> Environment:
+    """Read the environment once, from `HONEY_DUCK_ENV` (default `local`)."""
+    environ = os.environ if environ is None else environ
+    name = environ.get(ENV_VAR, "local").strip() or "local"
+    return environment(
+        name,
+        home=environ.get(HOME_VAR) or REPO_ROOT / "data",
+        input_dir=environ.get(INPUT_VAR) or REPO_ROOT / "data" / "input",
+        settings={k: environ[k] for k in DEV_SETTINGS if environ.get(k)},
+    )
+
+
+def environment(
+    name: str,
+    home: str | Path,
+    input_dir: str | Path | None = None,
+    settings: Mapping[str, str] | None = None,
+) -> Environment:
+    """Build a named environment; an unknown name is an error that lists the valid ones."""
+    if name not in ENVIRONMENTS:
+        raise ValueError(
+            f"unknown honey_duck environment {name!r} (from {ENV_VAR}); "
+            f"valid environments: {', '.join(ENVIRONMENTS)}"
+        )
+    home = Path(home).resolve()
+    input_dir = Path(input_dir or REPO_ROOT / "data" / "input").resolve()
+    return Environment(name, home, input_dir, dict(settings or {}))

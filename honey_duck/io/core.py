@@ -1,0 +1,530 @@
+"""The sink contract, written once: write modes, partition slices, schema policy, batches, metadata.
+
+Every IO manager of honey_duck builds on this module and adds only its target's specifics
+(how bytes or rows reach the target, and its type map). See `shared/guide/sinks.md`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from itertools import pairwise
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+# Definition or output metadata keys an asset uses to steer its sink.
+WRITE_MODE = "write_mode"
+UPSERT_KEYS = "upsert_keys"
+SCHEMA_POLICY = "schema_policy"
+PARTITION_EXPR = "partition_expr"  # the key Dagster's own database IO managers use too
+
+DEFAULT_BATCH_ROWS = 100_000
+
+
+class WriteMode(StrEnum):
+    REPLACE = "replace"
+    APPEND = "append"
+    UPSERT = "upsert"
+
+
+class SchemaPolicy(StrEnum):
+    STRICT = "strict"
+    EVOLVE = "evolve"
+
+
+class SinkError(Exception):
+    """A write or read that failed for a reason a person can act on; nothing was changed."""
+
+    def __init__(self, target: str, asset: str, cause: str, partition: str | None = None):
+        where = f"`{asset}`" + (f" (partition {partition})" if partition else "")
+        super().__init__(f"{target} sink, {where}: {cause}")
+        self.target, self.asset, self.partition, self.cause = (
+            target,
+            asset,
+            partition,
+            cause,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings: what the asset asked for
+# ---------------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """Unwrap a Dagster MetadataValue to the Python value it carries."""
+    return value.value if isinstance(value, dg.MetadataValue) else value
+
+
+@dataclass(frozen=True)
+class WriteSettings:
+    """How one output is written: mode, upsert keys, schema policy, partition columns."""
+
+    mode: WriteMode = WriteMode.REPLACE
+    keys: tuple[str, ...] = ()
+    schema_policy: SchemaPolicy = SchemaPolicy.STRICT
+    partition_expr: str | Mapping[str, str] | None = None
+
+    @classmethod
+    def from_metadata(
+        cls, metadata: Mapping[str, Any], default_policy: str = SchemaPolicy.STRICT
+    ) -> WriteSettings:
+        """Read settings from definition metadata overlaid with output metadata."""
+        meta = {k: _plain(v) for k, v in metadata.items()}
+        try:
+            mode = WriteMode(meta.get(WRITE_MODE, WriteMode.REPLACE))
+            policy = SchemaPolicy(meta.get(SCHEMA_POLICY, default_policy))
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc}; write_mode is one of {[m.value for m in WriteMode]} and schema_policy "
+                f"one of {[p.value for p in SchemaPolicy]}"
+            ) from None
+        keys = meta.get(UPSERT_KEYS) or ()
+        keys = (keys,) if isinstance(keys, str) else tuple(keys)
+        if mode is WriteMode.UPSERT and not keys:
+            raise ValueError("write_mode 'upsert' needs the key columns in metadata 'upsert_keys'")
+        return cls(mode, keys, policy, meta.get(PARTITION_EXPR))
+
+    @classmethod
+    def from_context(cls, context: dg.OutputContext, default_policy: str) -> WriteSettings:
+        return cls.from_metadata(
+            {**(context.definition_metadata or {}), **(context.output_metadata or {})},
+            default_policy,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Partition slices: exactly the partitions an output covers, never a bounding box
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time interval [start, end) of one time-window partition."""
+
+    start: datetime
+    end: datetime
+
+
+Bound = Window | str
+
+
+@dataclass(frozen=True)
+class Part:
+    """One partition: its key and, per column, the window or value its rows must have."""
+
+    key: str
+    bounds: Mapping[str, Bound]
+    dimensions: Mapping[str, str] = field(default_factory=dict)  # dimension name -> key
+
+    def predicate(self, schema: pl.Schema) -> pl.Expr:
+        return pl.all_horizontal(
+            [_bound_expr(column, bound, schema) for column, bound in self.bounds.items()]
+        )
+
+
+def _literal_for(dtype: pl.DataType, moment: datetime) -> Any:
+    """A window edge as a literal comparable with a column of `dtype`."""
+    if dtype == pl.Date:
+        return moment.date()
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            return pl.lit(moment.replace(tzinfo=None), dtype=pl.Datetime(dtype.time_unit))
+        return pl.lit(moment).dt.convert_time_zone(dtype.time_zone).cast(dtype)
+    raise TypeError(f"a time-window partition column must be Date or Datetime, not {dtype}")
+
+
+def _bound_expr(column: str, bound: Bound, schema: pl.Schema) -> pl.Expr:
+    if column not in schema:
+        raise KeyError(
+            f"partition column `{column}` is not in the data (columns: {schema.names()})"
+        )
+    col = pl.col(column)
+    if isinstance(bound, Window):
+        dtype = schema[column]
+        return (col >= _literal_for(dtype, bound.start)) & (col < _literal_for(dtype, bound.end))
+    return col.cast(pl.String) == bound
+
+
+@dataclass(frozen=True)
+class PartitionSlice:
+    """The partitions one output replaces, as an exact set of parts."""
+
+    parts: tuple[Part, ...]
+
+    @property
+    def keys(self) -> list[str]:
+        return [p.key for p in self.parts]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(dict.fromkeys(c for p in self.parts for c in p.bounds))
+
+    def label(self) -> str:
+        keys = self.keys
+        return keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]} ({len(keys)} partitions)"
+
+    def predicate(self, schema: pl.Schema) -> pl.Expr:
+        """True for rows that belong to any part of this slice."""
+        covering = self.covering_window()
+        if covering is not None:  # a contiguous key range: one range test, not an OR chain
+            return _bound_expr(*covering, schema)
+        return pl.any_horizontal([p.predicate(schema) for p in self.parts])
+
+    def covering_window(self) -> tuple[str, Window] | None:
+        """One window covering every part, when the parts are contiguous windows of one column."""
+        columns, windows = set(), []
+        for part in self.parts:
+            if len(part.bounds) != 1:
+                return None
+            ((column, bound),) = part.bounds.items()
+            if not isinstance(bound, Window):
+                return None
+            columns.add(column)
+            windows.append(bound)
+        windows.sort(key=lambda w: w.start)
+        if len(columns) != 1 or any(a.end != b.start for a, b in pairwise(windows)):
+            return None
+        return columns.pop(), Window(windows[0].start, windows[-1].end)
+
+
+def _partition_columns(
+    expr: str | Mapping[str, str] | None, dimensions: Sequence[str], asset: str
+) -> dict[str, str]:
+    """Map each partition dimension to the column that holds it."""
+    if expr is None:
+        raise ValueError(
+            f"`{asset}` is partitioned but has no `partition_expr` metadata naming the column"
+            " that holds the partition"
+        )
+    if isinstance(expr, str):
+        if len(dimensions) != 1:
+            raise ValueError(
+                f"`{asset}` has partition dimensions {list(dimensions)}: give `partition_expr` as"
+                " a mapping from each dimension to its column"
+            )
+        return {dimensions[0]: expr}
+    missing = [d for d in dimensions if d not in expr]
+    if missing:
+        raise ValueError(f"`partition_expr` of `{asset}` names no column for dimensions {missing}")
+    return {d: expr[d] for d in dimensions}
+
+
+def _bound_for(pdef: dg.PartitionsDefinition, key: str) -> Bound:
+    if isinstance(pdef, dg.TimeWindowPartitionsDefinition):
+        window = pdef.time_window_for_partition_key(key)
+        return Window(window.start, window.end)
+    return key
+
+
+def parts_for(
+    partitions_def: dg.PartitionsDefinition,
+    keys: Sequence[str],
+    columns: Mapping[str, str] | None = None,
+) -> PartitionSlice:
+    """The parts for `keys`; with `columns` (dimension -> column) each part also has its bounds."""
+    multi = isinstance(partitions_def, dg.MultiPartitionsDefinition)
+    parts = []
+    for key in keys:
+        if multi:
+            by_dim = dict(partitions_def.get_partition_key_from_str(str(key)).keys_by_dimension)
+            defs = {d: partitions_def.get_partitions_def_for_dimension(d) for d in by_dim}
+        else:
+            by_dim, defs = {"partition": str(key)}, {"partition": partitions_def}
+        bounds = {columns[d]: _bound_for(defs[d], k) for d, k in by_dim.items()} if columns else {}
+        parts.append(Part(str(key), bounds, by_dim if multi else {}))
+    return PartitionSlice(tuple(parts))
+
+
+def slice_for(
+    partitions_def: dg.PartitionsDefinition,
+    keys: Sequence[str],
+    partition_expr: str | Mapping[str, str] | None,
+    asset: str,
+) -> PartitionSlice:
+    """Build the exact slice for `keys` of `partitions_def` (time windows, sets or multi)."""
+    if isinstance(partitions_def, dg.MultiPartitionsDefinition):
+        dims = partitions_def.partition_dimension_names
+    else:
+        dims = ["partition"]
+    return parts_for(partitions_def, keys, _partition_columns(partition_expr, dims, asset))
+
+
+def slice_from_context(
+    context: dg.OutputContext | dg.InputContext, partition_expr: Any
+) -> PartitionSlice | None:
+    """The slice an output writes (or an input reads), or None when unpartitioned."""
+    if not context.has_asset_partitions:
+        return None
+    asset = context.asset_key.to_user_string()
+    return slice_for(
+        context.asset_partitions_def,
+        context.asset_partition_keys,
+        partition_expr,
+        asset,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema: compare, decide by policy, conform
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchemaDiff:
+    """Column-by-column difference between the stored schema and the incoming one."""
+
+    added: dict[str, Any]
+    removed: dict[str, Any]
+    changed: dict[str, tuple[Any, Any]]  # column -> (stored type, incoming type)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    def describe(self) -> str:
+        lines = [f"column `{c}` is new ({t})" for c, t in self.added.items()]
+        lines += [f"column `{c}` ({t}) is missing from the data" for c, t in self.removed.items()]
+        lines += [
+            f"column `{c}` is {new} in the data but {old} in the target"
+            for c, (old, new) in self.changed.items()
+        ]
+        return "; ".join(lines)
+
+
+def diff_schemas(stored: Mapping[str, Any], incoming: Mapping[str, Any]) -> SchemaDiff:
+    """Compare two schemas by column name (types: polars types, or a target's own)."""
+    return SchemaDiff(
+        added={c: t for c, t in incoming.items() if c not in stored},
+        removed={c: t for c, t in stored.items() if c not in incoming},
+        changed={c: (stored[c], t) for c, t in incoming.items() if c in stored and stored[c] != t},
+    )
+
+
+def check_schema(
+    stored: Mapping[str, Any] | None,
+    incoming: Mapping[str, Any],
+    policy: SchemaPolicy,
+    target: str,
+) -> dict[str, Any]:
+    """Apply the schema policy; return the schema the target will have after the write.
+
+    `strict` refuses any difference. `evolve` adds new columns (nullable) and fills columns
+    missing from the data with nulls, but never changes the type of a stored column.
+    """
+    if stored is None:
+        return dict(incoming)
+    diff = diff_schemas(stored, incoming)
+    if not diff:
+        return dict(stored)
+    if policy is SchemaPolicy.STRICT or diff.changed:
+        advice = (
+            "set schema_policy='evolve' to add columns, or migrate"
+            if not diff.changed
+            else "cast the column in the asset, or migrate"
+        )
+        raise ValueError(f"the schema of {target} differs: {diff.describe()}; {advice} the target")
+    return {**stored, **diff.added}
+
+
+def conform(frame: pl.LazyFrame, target: pl.Schema) -> pl.LazyFrame:
+    """Order columns as the target has them, filling absent ones with typed nulls."""
+    present = frame.collect_schema()
+    return frame.select(
+        [pl.col(c) if c in present else pl.lit(None, dtype=t).alias(c) for c, t in target.items()]
+    )
+
+
+def check_types(schema: pl.Schema, unsupported: Callable[[pl.DataType], str | None]) -> None:
+    """Refuse columns the target's type map cannot hold, naming each one."""
+    problems = [f"`{c}` ({t}): {why}" for c, t in schema.items() if (why := unsupported(t))]
+    if problems:
+        raise ValueError("columns the target cannot store: " + "; ".join(problems))
+
+
+def schema_to_json(schema: pl.Schema) -> dict[str, Any]:
+    """A readable and exact description of a schema (the Arrow IPC form keeps every detail)."""
+    import base64
+
+    arrow = pl.DataFrame(schema=schema).to_arrow().schema
+    return {
+        "columns": [{"name": c, "type": str(t)} for c, t in schema.items()],
+        "arrow_schema": base64.b64encode(arrow.serialize().to_pybytes()).decode(),
+    }
+
+
+def schema_from_json(doc: Mapping[str, Any]) -> pl.Schema:
+    import base64
+
+    import pyarrow as pa
+
+    arrow = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(doc["arrow_schema"])))
+    return pl.from_arrow(arrow.empty_table()).schema  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames: validation in one pass, mode semantics for whole-object rewrites, bounded batches
+# ---------------------------------------------------------------------------------------------
+
+
+def as_lazy(obj: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    if isinstance(obj, pl.DataFrame):
+        return obj.lazy()
+    if isinstance(obj, pl.LazyFrame):
+        return obj
+    raise TypeError(f"expected a polars DataFrame or LazyFrame, got {type(obj).__name__}")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What one validation pass learned about the incoming rows."""
+
+    rows: int
+    rows_by_part: dict[str, int]
+
+
+def validate(
+    frame: pl.LazyFrame, settings: WriteSettings, partitions: PartitionSlice | None
+) -> Checked:
+    """Check, before anything is written, everything that would make the write wrong.
+
+    One streaming pass computes the row count, rows per partition, rows outside the slice,
+    null keys and duplicate keys.
+    """
+    schema = frame.collect_schema()
+    aggregates: list[pl.Expr] = [pl.len().alias("__rows")]
+    if partitions is not None:
+        for i, part in enumerate(partitions.parts):
+            aggregates.append(part.predicate(schema).sum().alias(f"__part_{i}"))
+        inside = partitions.predicate(schema)
+        aggregates.append((~inside.fill_null(False)).sum().alias("__outside"))
+    keys = list(settings.keys) if settings.mode is WriteMode.UPSERT else []
+    missing = [k for k in keys if k not in schema]
+    if missing:
+        raise ValueError(f"upsert key columns {missing} are not in the data")
+    if keys:
+        aggregates.append(pl.any_horizontal(pl.col(keys).is_null()).sum().alias("__null_keys"))
+    queries = [frame.select(aggregates)]
+    if keys:
+        dupes = frame.group_by(keys).len().filter(pl.col("len") > 1)
+        queries.append(dupes.select(pl.len(), pl.struct(keys).head(3).implode().alias("ex")))
+    results = pl.collect_all(queries)
+    stats = results[0].row(0, named=True)
+    if partitions is not None and stats["__outside"]:
+        sample = (
+            frame.filter(~partitions.predicate(schema).fill_null(False))
+            .select(partitions.columns)
+            .head(3)
+            .collect()
+            .rows()
+        )
+        raise ValueError(
+            f"{stats['__outside']} rows fall outside partitions {partitions.label()} "
+            f"(e.g. {sample}); a sink replaces exactly its partitions, so filter the asset's"
+            " output to them"
+        )
+    if keys and stats["__null_keys"]:
+        raise ValueError(f"{stats['__null_keys']} rows have a null in upsert keys {keys}")
+    if keys and results[1].item(0, 0):
+        examples = results[1].item(0, 1).to_list()
+        raise ValueError(
+            f"{results[1].item(0, 0)} upsert keys {keys} appear more than once in the data"
+            f" (e.g. {examples}); deduplicate before writing"
+        )
+    by_part = (
+        {p.key: int(stats[f"__part_{i}"] or 0) for i, p in enumerate(partitions.parts)}
+        if partitions is not None
+        else {}
+    )
+    return Checked(int(stats["__rows"]), by_part)
+
+
+def combine(
+    existing: pl.LazyFrame | None, incoming: pl.LazyFrame, settings: WriteSettings
+) -> pl.LazyFrame:
+    """The full new content of an object a target rewrites whole (a file, a sheet)."""
+    if existing is None or settings.mode is WriteMode.REPLACE:
+        return incoming
+    if settings.mode is WriteMode.APPEND:
+        return pl.concat([existing, incoming], how="vertical")
+    kept = existing.join(incoming.select(settings.keys), on=list(settings.keys), how="anti")
+    return pl.concat([kept, incoming], how="vertical")
+
+
+def iter_batches(frame: pl.DataFrame | pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
+    """Yield `frame` in batches of at most `rows` rows; a LazyFrame is streamed, never collected."""
+    if isinstance(frame, pl.DataFrame):
+        yield from frame.iter_slices(rows)
+        return
+    for batch in frame.collect_batches(chunk_size=rows):
+        if batch.height:
+            yield batch
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata and timing
+# ---------------------------------------------------------------------------------------------
+
+
+class Stopwatch:
+    seconds: float = 0.0
+
+
+@contextmanager
+def stopwatch() -> Iterator[Stopwatch]:
+    watch, start = Stopwatch(), time.perf_counter()
+    try:
+        yield watch
+    finally:
+        watch.seconds = time.perf_counter() - start
+
+
+def column_schema(schema: Mapping[str, pl.DataType]) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(t)) for name, t in schema.items()])
+
+
+def output_metadata(
+    *,
+    table: str,
+    uri: str,
+    storage_kind: str,
+    schema: Mapping[str, pl.DataType],
+    rows: int,
+    settings: WriteSettings,
+    seconds: float,
+    partitions: PartitionSlice | None = None,
+    rows_written: int | None = None,
+) -> dict[str, Any]:
+    """The standard metadata of every honey_duck output (never a credential)."""
+    meta: dict[str, Any] = {
+        "dagster/column_schema": column_schema(schema),
+        "dagster/table_name": table,
+        "dagster/uri": dg.MetadataValue.text(uri),
+        "dagster/storage_kind": storage_kind,
+        "honey_duck/write_mode": settings.mode.value,
+        "honey_duck/write_seconds": dg.MetadataValue.float(round(seconds, 4)),
+    }
+    if settings.mode is WriteMode.UPSERT:
+        meta["honey_duck/upsert_keys"] = ", ".join(settings.keys)
+    if rows_written is not None:
+        meta["honey_duck/rows_written"] = dg.MetadataValue.int(rows_written)
+    meta["dagster/partition_row_count" if partitions else "dagster/row_count"] = (
+        dg.MetadataValue.int(rows)
+    )
+    return meta
+
+
+def is_lazy_annotation(context: dg.InputContext) -> bool:
+    """True when the consuming input is annotated as a LazyFrame."""
+    return context.dagster_type.typing_type is pl.LazyFrame
+
+
+def input_columns(context: dg.InputContext) -> list[str] | None:
+    """The `columns` input metadata, if the consumer asked for a subset."""
+    columns = (context.definition_metadata or {}).get("columns")
+    return list(columns) if columns else None

@@ -1,0 +1,146 @@
+"""The SQL sinks' local stand-in: the same tables and transactions in an embedded DuckDB file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+from pydantic import Field
+
+from honey_duck.io.sql import (
+    Cursor,
+    Dialect,
+    SqlIOManager,
+    Table,
+    arrow_batches,
+    committing,
+    json_text,
+    parse_type,
+)
+
+_SCALARS: dict[type[pl.DataType], str] = {
+    pl.Int8: "TINYINT",
+    pl.Int16: "SMALLINT",
+    pl.Int32: "INTEGER",
+    pl.Int64: "BIGINT",
+    pl.UInt8: "UTINYINT",
+    pl.UInt16: "USMALLINT",
+    pl.UInt32: "UINTEGER",
+    pl.UInt64: "UBIGINT",
+    pl.Float32: "FLOAT",
+    pl.Float64: "DOUBLE",
+    pl.String: "VARCHAR",
+    pl.Categorical: "VARCHAR",
+    pl.Enum: "VARCHAR",
+    pl.Null: "VARCHAR",
+    pl.Boolean: "BOOLEAN",
+    pl.Date: "DATE",
+    pl.Time: "TIME",
+    pl.Duration: "INTERVAL",
+    pl.Binary: "BLOB",
+}
+
+
+class DuckDBDialect(Dialect):
+    """DuckDB, standing in for a server: its type names, `$n` placeholders, ON CONFLICT."""
+
+    name = "DuckDB"
+    max_identifier = 1024
+
+    def column_type(self, dtype: pl.DataType) -> str:
+        if isinstance(dtype, pl.Struct):
+            return "JSON"  # as PostgreSQL keeps them (jsonb), so both read back alike
+        if isinstance(dtype, pl.List | pl.Array):
+            return (
+                "JSON"
+                if isinstance(dtype.inner, pl.Struct)
+                else f"{self.column_type(dtype.inner)}[]"
+            )
+        if isinstance(dtype, pl.Decimal):
+            return f"DECIMAL({dtype.precision or 38},{dtype.scale})"
+        if isinstance(dtype, pl.Datetime):
+            return "TIMESTAMP WITH TIME ZONE" if dtype.time_zone else "TIMESTAMP"
+        sql_type = _SCALARS.get(dtype.base_type())
+        if sql_type is None:
+            raise ValueError(f"DuckDB has no type for polars {dtype}")
+        return sql_type
+
+    def wire(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        casts = []
+        for name, dtype in frame.collect_schema().items():
+            if self.column_type(dtype) == "JSON":
+                casts.append(json_text(name, dtype).alias(name))
+            elif isinstance(dtype, pl.Categorical | pl.Enum) or dtype == pl.Null:
+                casts.append(pl.col(name).cast(pl.String))
+        return frame.with_columns(casts) if casts else frame
+
+    def polars_type(self, sql_type: str) -> pl.DataType:
+        canonical = {pl.Categorical, pl.Enum, pl.Null}
+        return parse_type(
+            sql_type, {t.lower(): d() for d, t in _SCALARS.items() if d not in canonical}
+        )
+
+    def read_column(self, name: str, sql_type: str) -> tuple[str, pl.DataType | None]:
+        col = self.quote(name)
+        if sql_type == "INTERVAL":
+            return f"CAST(epoch({col}) * 1000000 AS BIGINT)", pl.Duration("us")
+        if sql_type == "JSON":
+            return f"CAST({col} AS VARCHAR)", pl.Struct({})
+        if sql_type == "TIMESTAMP WITH TIME ZONE":  # DuckDB says Etc/UTC; PostgreSQL says UTC
+            return col, pl.Datetime("us", "UTC")
+        return col, None
+
+    def stored_columns(self, cursor: Cursor, table: Table) -> dict[str, str] | None:
+        cursor.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+            [table.schema, table.name],
+        )
+        return dict(cursor.fetchall()) or None
+
+    def has_unique_key(self, cursor: Cursor, table: Table, keys: Sequence[str]) -> bool:
+        cursor.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints()"
+            " WHERE schema_name = $1 AND table_name = $2"
+            " AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')",
+            [table.schema, table.name],
+        )
+        return any(set(row[0]) == set(keys) for row in cursor.fetchall())
+
+
+class LocalSqlIOManager(SqlIOManager):
+    """A SQL sink's tables in an embedded DuckDB file: same transactions, no server."""
+
+    database: str = Field(description="Path of the DuckDB file.")
+
+    storage_kind: ClassVar[str] = "duckdb"
+
+    def dialect(self) -> Dialect:
+        return DuckDBDialect()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        import duckdb
+
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        connection = duckdb.connect(self.database)
+        connection.begin()
+        with committing(connection, connection) as cursor:
+            yield cursor
+
+    def load(self, cursor: Cursor, table: Table, frame: pl.LazyFrame, temporary: bool) -> None:
+        name = self.dialect().quote(table.name) if temporary else self.dialect().table(table)
+        cursor.register("_hd_batches", arrow_batches(frame, self.batch_rows))  # type: ignore[attr-defined]
+        try:
+            cursor.execute(f"INSERT INTO {name} SELECT * FROM _hd_batches")
+        finally:
+            cursor.unregister("_hd_batches")  # type: ignore[attr-defined]
+
+    def fetch(self, cursor: Cursor, sql: str, params: list[Any]) -> pl.DataFrame:
+        return cursor.execute(sql, params).pl()  # type: ignore[attr-defined]
+
+    def uri(self, table: Table) -> str:
+        return f"duckdb://{Path(self.database).resolve()}?table={table}"

@@ -1,0 +1,217 @@
+"""The PostgreSQL sink: Arrow batches over binary COPY (ADBC), staged and swapped atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+from urllib.parse import quote as urlquote
+
+import polars as pl
+from pydantic import Field
+
+from honey_duck.io.sql import (
+    Cursor,
+    Dialect,
+    SqlIOManager,
+    Table,
+    committing,
+    json_text,
+    parse_type,
+    widen,
+)
+
+# SQLSTATE classes and codes worth a retry: connection failures, serialization failures,
+# deadlocks, lock timeouts, and a server shutting down or cancelling the session.
+TRANSIENT_STATES = ("08", "40001", "40P01", "55P03", "57P01", "57P02", "57P03")
+
+TYPES: dict[type[pl.DataType], str] = {
+    pl.Int8: "smallint",
+    pl.Int16: "smallint",
+    pl.UInt8: "smallint",
+    pl.Int32: "integer",
+    pl.UInt16: "integer",
+    pl.Int64: "bigint",
+    pl.UInt32: "bigint",
+    pl.UInt64: "numeric(20,0)",
+    pl.Float32: "real",
+    pl.Float64: "double precision",
+    pl.String: "text",
+    pl.Categorical: "text",
+    pl.Enum: "text",
+    pl.Null: "text",
+    pl.Boolean: "boolean",
+    pl.Date: "date",
+    pl.Time: "time without time zone",
+    pl.Duration: "interval",
+    pl.Binary: "bytea",
+}
+
+
+# Polars types that share a PostgreSQL type with another, canonical one.
+_NOT_CANONICAL = {pl.Int8, pl.UInt8, pl.UInt16, pl.UInt32, pl.Categorical, pl.Enum, pl.Null}
+
+
+def _json_like(dtype: pl.DataType) -> bool:
+    """Structs, and lists holding structs or lists, are stored as JSONB."""
+    if isinstance(dtype, pl.Struct):
+        return True
+    return isinstance(dtype, pl.List | pl.Array) and isinstance(
+        dtype.inner, pl.Struct | pl.List | pl.Array
+    )
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL: `format_type` names, `$n` placeholders, ON CONFLICT upserts."""
+
+    name = "PostgreSQL"
+    max_identifier = 63  # NAMEDATALEN - 1; longer names are silently truncated by the server
+
+    def column_type(self, dtype: pl.DataType) -> str:
+        if _json_like(dtype):
+            return "jsonb"
+        if isinstance(dtype, pl.List | pl.Array):
+            return f"{self.column_type(dtype.inner)}[]"
+        if isinstance(dtype, pl.Decimal):
+            return f"numeric({dtype.precision},{dtype.scale})" if dtype.precision else "numeric"
+        if isinstance(dtype, pl.Datetime):
+            zone = "with" if dtype.time_zone else "without"
+            return f"timestamp {zone} time zone"
+        sql_type = TYPES.get(dtype.base_type())
+        if sql_type is None:
+            raise ValueError(f"PostgreSQL has no type for polars {dtype}")
+        return sql_type
+
+    def wire(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        casts: list[pl.Expr] = []
+        for name, dtype in frame.collect_schema().items():
+            if _json_like(dtype):
+                # jsonb's binary COPY form is a version byte (1) followed by the JSON text.
+                casts.append(("\x01" + json_text(name, dtype)).alias(name))
+            elif (cast := widen(name, dtype)) is not None:
+                casts.append(cast)
+        return frame.with_columns(casts) if casts else frame
+
+    def polars_type(self, sql_type: str) -> pl.DataType:
+        return parse_type(sql_type, {t: d() for d, t in TYPES.items() if d not in _NOT_CANONICAL})
+
+    def read_column(self, name: str, sql_type: str) -> tuple[str, pl.DataType | None]:
+        col = self.quote(name)
+        if sql_type == "interval":
+            return f"(EXTRACT(EPOCH FROM {col}) * 1000000)::bigint", pl.Duration("us")
+        if sql_type in ("jsonb", "json"):
+            return f"{col}::text", pl.Struct({})  # decoded from JSON text on the way out
+        if sql_type.startswith("numeric"):
+            digits = sql_type[len("numeric(") : -1].split(",") if "(" in sql_type else []
+            dtype = pl.Decimal(int(digits[0]), int(digits[1])) if digits else pl.Float64()
+            return f"{col}::text", dtype
+        return col, None
+
+    def stored_columns(self, cursor: Cursor, table: Table) -> dict[str, str] | None:
+        cursor.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod)"
+            " FROM pg_attribute a JOIN pg_class c ON a.attrelid = c.oid"
+            " JOIN pg_namespace n ON c.relnamespace = n.oid"
+            f" WHERE n.nspname = {self.param(1)} AND c.relname = {self.param(2)}"
+            " AND c.relkind IN ('r', 'p')"
+            " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            [table.schema, table.name],
+        )
+        rows = cursor.fetchall()
+        return {name: sql_type for name, sql_type in rows} or None
+
+    def has_unique_key(self, cursor: Cursor, table: Table, keys: Any) -> bool:
+        cursor.execute(
+            "SELECT array_agg(a.attname::text) FROM pg_index i"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            f" WHERE i.indrelid = to_regclass({self.param(1)}) AND i.indisunique"
+            " GROUP BY i.indexrelid",
+            [self.table(table)],
+        )
+        return any(set(row[0]) == set(keys) for row in cursor.fetchall())
+
+
+class PostgresIOManager(SqlIOManager):
+    """Writes polars frames to PostgreSQL tables: binary COPY, staging, one transaction."""
+
+    host: str = Field(default="127.0.0.1", description="Server host.")
+    port: int = Field(default=5432, description="Server port.")
+    user: str = Field(default="postgres", description="Role to connect as.")
+    password: str | None = Field(default=None, description="Password; use dg.EnvVar.")
+    database: str = Field(default="postgres", description="Database name.")
+    connect_timeout: int = Field(default=10, description="Seconds to wait for a connection.")
+
+    storage_kind: ClassVar[str] = "postgres"
+
+    @classmethod
+    def from_url(cls, url: str, **config: Any) -> PostgresIOManager:
+        """Build from a `postgresql://user:password@host:port/database` URL."""
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(url)
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password) if parts.password else None,
+            database=unquote(parts.path.lstrip("/") or "postgres"),
+            **config,
+        )
+
+    def dialect(self) -> Dialect:
+        return PostgresDialect()
+
+    def _url(self) -> str:
+        auth = urlquote(self.user, safe="")
+        if self.password:
+            auth += ":" + urlquote(self.password, safe="")
+        return (
+            f"postgresql://{auth}@{self.host}:{self.port}/{urlquote(self.database, safe='')}"
+            f"?application_name=honey_duck&connect_timeout={self.connect_timeout}"
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        import adbc_driver_postgresql.dbapi as adbc
+
+        try:
+            connection = adbc.connect(self._url())
+        except Exception as exc:
+            raise ConnectionError(
+                f"cannot connect to PostgreSQL at {self.host}:{self.port} (database"
+                f" {self.database!r}, user {self.user!r}): {exc}"
+            ) from None
+        with committing(connection, connection.cursor()) as cursor:
+            yield cursor
+
+    def load(self, cursor: Cursor, table: Table, frame: pl.LazyFrame, temporary: bool) -> None:
+        from honey_duck.io.sql import arrow_batches
+
+        cursor.adbc_ingest(  # type: ignore[attr-defined]
+            table.name,
+            arrow_batches(frame, self.batch_rows),
+            mode="append",
+            db_schema_name=None if temporary else table.schema,
+            temporary=temporary,
+        )
+
+    def fetch(self, cursor: Cursor, sql: str, params: list[Any]) -> pl.DataFrame:
+        cursor.execute(sql, params)
+        return pl.from_arrow(cursor.fetch_arrow_table())  # type: ignore[attr-defined,return-value]
+
+    def transient(self, exc: BaseException) -> bool:
+        import adbc_driver_manager
+
+        state = getattr(exc, "sqlstate", None) or ""
+        status = getattr(exc, "status_code", None)
+        network = status in (
+            adbc_driver_manager.AdbcStatusCode.IO,
+            adbc_driver_manager.AdbcStatusCode.TIMEOUT,
+        )
+        return network or state.startswith(TRANSIENT_STATES)
+
+    def uri(self, table: Table) -> str:
+        return f"postgresql://{self.host}:{self.port}/{self.database}?table={table}"
+
+    def secrets(self) -> list[str | None]:
+        return [self.password, urlquote(self.password, safe="") if self.password else None]

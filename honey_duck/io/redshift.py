@@ -1,0 +1,300 @@
+"""The Redshift sink: Parquet staged to S3 in bounded files, COPY into staging, one transaction.
+
+The transactional part (staging, swap, delete of the partition slice, upsert) is the shared SQL
+write of `honey_duck.io.sql`. `engine="postgres"` runs that same write against a PostgreSQL
+server, loading the staged Parquet over psycopg instead of `COPY ... FROM 's3://...'`, which is
+how the tests exercise it without Redshift (see the README for what that leaves untested).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar, Literal
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from honey_duck.io import core
+from honey_duck.io.postgres import TYPES as POSTGRES_TYPES
+from honey_duck.io.postgres import PostgresDialect
+from honey_duck.io.sql import Cursor, Dialect, SqlIOManager, Table, committing, parse_type, widen
+
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+PREFIX = re.compile(r"^[\w./-]*$")
+
+# PostgreSQL's names, except where Redshift has no such type or a different one.
+_SCALARS: dict[type[pl.DataType], str] = {
+    **POSTGRES_TYPES,
+    pl.Duration: "bigint",  # microseconds: Redshift cannot load intervals from Parquet
+    **dict.fromkeys([pl.String, pl.Categorical, pl.Enum, pl.Null], "character varying(65535)"),
+    pl.Binary: "varbyte(1024000)",
+}
+_NOT_CANONICAL = {
+    pl.Int8, pl.UInt8, pl.UInt16, pl.UInt32, pl.Duration, pl.Categorical, pl.Enum, pl.Null
+}  # fmt: skip
+
+
+class RedshiftDialect(PostgresDialect):
+    """Redshift: PostgreSQL's catalog and quoting, its own types, DELETE USING for upserts."""
+
+    name = "Redshift"
+    max_identifier = 127
+
+    def param(self, index: int) -> str:
+        return "%s"  # psycopg's placeholder; statements run through psycopg on both engines
+
+    def column_type(self, dtype: pl.DataType) -> str:
+        if isinstance(dtype, pl.Struct | pl.List | pl.Array):
+            return "super"
+        if isinstance(dtype, pl.Decimal):
+            if dtype.precision and dtype.precision > 38:
+                raise ValueError(f"Redshift decimals hold at most 38 digits, not {dtype}")
+            return f"numeric({dtype.precision or 38},{dtype.scale})"
+        if isinstance(dtype, pl.Datetime):
+            return f"timestamp {'with' if dtype.time_zone else 'without'} time zone"
+        sql_type = _SCALARS.get(dtype.base_type())
+        if sql_type is None:
+            raise ValueError(f"Redshift has no type for polars {dtype}")
+        return sql_type
+
+    def polars_type(self, sql_type: str) -> pl.DataType:
+        if sql_type.startswith("varbyte"):
+            return pl.Binary()
+        return parse_type(
+            sql_type, {t: d() for d, t in _SCALARS.items() if d not in _NOT_CANONICAL}
+        )
+
+    def wire(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        casts = []
+        for name, dtype in frame.collect_schema().items():
+            if isinstance(dtype, pl.Duration):
+                casts.append(pl.col(name).dt.total_microseconds())
+            elif (cast := widen(name, dtype)) is not None:
+                casts.append(cast)
+        return frame.with_columns(casts) if casts else frame
+
+    def read_column(self, name: str, sql_type: str) -> tuple[str, pl.DataType | None]:
+        col = self.quote(name)
+        if sql_type == "super":
+            return f"JSON_SERIALIZE({col})", pl.Struct({})
+        if sql_type.startswith("numeric"):
+            return col, self.polars_type(sql_type)
+        return col, None
+
+    def upsert_from(
+        self, target: Table, source: str, columns: Sequence[str], keys: Sequence[str]
+    ) -> list[str]:
+        match = " AND ".join(
+            f"{self.table(target)}.{self.quote(k)} = {source}.{self.quote(k)}" for k in keys
+        )
+        return [
+            f"DELETE FROM {self.table(target)} USING {source} WHERE {match}",
+            self.insert_from(target, source, columns),
+        ]
+
+    def has_unique_key(self, cursor: Cursor, table: Table, keys: Any) -> bool:
+        return True  # DELETE USING + INSERT needs no unique index (Redshift enforces none)
+
+    def copy(
+        self, table: Table, columns: Sequence[str], uri: str, role: str, temporary: bool
+    ) -> str:
+        """`COPY ... FORMAT AS PARQUET` from a staged S3 prefix, authorised by an IAM role."""
+        name = self.quote(table.name) if temporary else self.table(table)
+        names = ", ".join(self.quote(c) for c in columns)
+        # COPY takes no bind parameters: the URI and role are validated, then quoted.
+        return (
+            f"COPY {name} ({names}) FROM '{uri}' IAM_ROLE '{role}' FORMAT AS PARQUET"
+            " SERIALIZETOJSON"
+        )
+
+
+class RedshiftOnPostgresDialect(RedshiftDialect):
+    """Redshift's statements on a PostgreSQL server: only the types Redshift alone has differ."""
+
+    name = "Redshift (on PostgreSQL)"
+
+    def column_type(self, dtype: pl.DataType) -> str:
+        sql_type = super().column_type(dtype)
+        return {"super": "jsonb", "varbyte(1024000)": "bytea"}.get(sql_type, sql_type)
+
+    def read_column(self, name: str, sql_type: str) -> tuple[str, pl.DataType | None]:
+        if sql_type == "jsonb":
+            return f"{self.quote(name)}::text", pl.Struct({})
+        return super().read_column(name, sql_type)
+
+
+class RedshiftIOManager(SqlIOManager):
+    """Writes polars frames to Redshift: Parquet staged to S3, COPY, swap in one transaction."""
+
+    host: str = Field(description="Cluster or workgroup endpoint host.")
+    port: int = Field(default=5439, description="Port.")
+    user: str = Field(description="Database user.")
+    password: str | None = Field(default=None, description="Password; use dg.EnvVar.")
+    database: str = Field(default="dev", description="Database name.")
+    iam_role: str = Field(default="", description="IAM role ARN that COPY reads S3 with.")
+    s3_bucket: str = Field(description="Bucket for staged Parquet files.")
+    s3_prefix: str = Field(default="honey_duck/staging", description="Key prefix for staging.")
+    s3_region: str | None = Field(default=None, description="Bucket region.")
+    s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint (non-AWS S3).")
+    aws_access_key_id: str | None = Field(default=None, description="Staging key; dg.EnvVar.")
+    aws_secret_access_key: str | None = Field(default=None, description="Staging secret.")
+    max_file_rows: int = Field(default=1_000_000, description="Rows per staged Parquet file.")
+    engine: Literal["redshift", "postgres"] = Field(
+        default="redshift",
+        description="`postgres` runs the same load against PostgreSQL (tests, demos).",
+    )
+    connect_timeout: int = Field(default=10, description="Seconds to wait for a connection.")
+
+    storage_kind: ClassVar[str] = "redshift"
+
+    def dialect(self) -> Dialect:
+        return RedshiftOnPostgresDialect() if self.engine == "postgres" else RedshiftDialect()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        import psycopg
+
+        try:
+            connection = psycopg.connect(
+                host=self.host,
+                port=self.port,
+                user=self.user,
+                password=self.password,
+                dbname=self.database,
+                application_name="honey_duck",
+                connect_timeout=self.connect_timeout,
+            )
+        except Exception as exc:
+            raise ConnectionError(
+                f"cannot connect to {self.engine} at {self.host}:{self.port} (database"
+                f" {self.database!r}, user {self.user!r}): {exc}"
+            ) from None
+        with committing(connection, connection.cursor()) as cursor:
+            yield cursor
+
+    # -- staging ----------------------------------------------------------------------------
+
+    def _s3(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint_url,
+            region_name=self.s3_region,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+        )
+
+    def _check_names(self) -> None:
+        if not BUCKET.match(self.s3_bucket) or not PREFIX.match(self.s3_prefix):
+            raise ValueError(f"s3_bucket {self.s3_bucket!r} or s3_prefix is not a plain S3 name")
+        if self.engine == "redshift" and not ROLE_ARN.match(self.iam_role):
+            raise ValueError(
+                "iam_role must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
+            )
+
+    def stage(self, frame: pl.LazyFrame) -> tuple[str, list[str]]:
+        """Write `frame` as Parquet files of at most `max_file_rows` rows under one new prefix."""
+        self._check_names()
+        prefix = f"{self.s3_prefix.strip('/')}/{uuid.uuid4().hex}/"
+        s3, keys = self._s3(), []
+        with tempfile.TemporaryDirectory(prefix="honey_duck_stage_") as folder:
+            writer, path, rows = None, "", 0
+
+            def publish() -> None:
+                key = f"{prefix}part-{len(keys):05d}.parquet"
+                s3.upload_file(path, self.s3_bucket, key)
+                keys.append(key)
+                os.remove(path)
+
+            try:
+                for batch in core.iter_batches(frame, min(self.batch_rows, self.max_file_rows)):
+                    table = batch.to_arrow()
+                    if writer is None:
+                        path = os.path.join(folder, f"part-{len(keys):05d}.parquet")
+                        writer, rows = pq.ParquetWriter(path, table.schema), 0
+                    writer.write_table(table)
+                    rows += table.num_rows
+                    if rows >= self.max_file_rows:
+                        writer.close()
+                        writer = None
+                        publish()
+                if writer is not None:
+                    writer.close()
+                    writer = None
+                    publish()
+            except BaseException:
+                if writer is not None:
+                    writer.close()
+                self.unstage(keys)
+                raise
+        return prefix, keys
+
+    def unstage(self, keys: Sequence[str]) -> None:
+        if keys:
+            self._s3().delete_objects(
+                Bucket=self.s3_bucket, Delete={"Objects": [{"Key": k} for k in keys]}
+            )
+
+    def load(self, cursor: Cursor, table: Table, frame: pl.LazyFrame, temporary: bool) -> None:
+        columns = list(frame.collect_schema())
+        prefix, keys = self.stage(frame)
+        try:
+            if self.engine == "redshift":
+                uri = f"s3://{self.s3_bucket}/{prefix}"
+                statement = RedshiftDialect().copy(table, columns, uri, self.iam_role, temporary)
+                cursor.execute(statement)
+            else:
+                self._copy_into_postgres(cursor, table, columns, keys, temporary)
+        finally:
+            self.unstage(keys)
+
+    def _copy_into_postgres(
+        self, cursor: Any, table: Table, columns: list[str], keys: list[str], temporary: bool
+    ) -> None:
+        """What Redshift's COPY does, done by hand: read each staged file back and COPY it in."""
+        dialect = self.dialect()
+        name = dialect.quote(table.name) if temporary else dialect.table(table)
+        names = ", ".join(dialect.quote(c) for c in columns)
+        s3 = self._s3()
+        with cursor.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
+            for key in keys:
+                body = s3.get_object(Bucket=self.s3_bucket, Key=key)["Body"].read()
+                for batch in pq.ParquetFile(pa.BufferReader(body)).iter_batches():
+                    for row in pl.from_arrow(batch).iter_rows():  # type: ignore[union-attr]
+                        copy.write_row([_postgres_value(v) for v in row])
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def fetch(self, cursor: Cursor, sql: str, params: list[Any]) -> pl.DataFrame:
+        cursor.execute(sql, params)
+        names = [d.name for d in cursor.description]  # type: ignore[attr-defined]
+        return pl.DataFrame(cursor.fetchall(), schema=names, orient="row", infer_schema_length=None)
+
+    def transient(self, exc: BaseException) -> bool:
+        import psycopg
+
+        state = getattr(exc, "sqlstate", None) or ""
+        return isinstance(exc, psycopg.OperationalError) or state.startswith(("40001", "40P01"))
+
+    def uri(self, table: Table) -> str:
+        return f"redshift://{self.host}:{self.port}/{self.database}?table={table}"
+
+    def secrets(self) -> list[str | None]:
+        return [self.password, self.aws_secret_access_key]
+
+
+def _postgres_value(value: Any) -> Any:
+    """A Parquet value as psycopg's COPY expects it: SUPER stand-ins (jsonb) take JSON text."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return value

@@ -1,0 +1,75 @@
+"""The asset group every destination gets: the same tables, landed through its IO manager."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from honey_duck.pipeline import MONTHLY
+
+# Definition metadata our own IO managers act on (the official ones ignore it).
+MODES: Mapping[str, Mapping[str, Any]] = {
+    "sales_enriched": {"write_mode": "replace"},
+    "artworks_summary": {"write_mode": "upsert", "upsert_keys": ["artwork_id"]},
+    "sales_monthly": {"write_mode": "replace"},
+}
+DESCRIPTIONS = {
+    "sales_enriched": "Every sale with its artwork, artist and price tier",
+    "artworks_summary": "One row per artwork: sales count, revenue, first and last sale",
+    "sales_monthly": "Enriched sales, one partition per month of sale_date",
+}
+
+
+def sink_assets(
+    sink: str,
+    *,
+    kinds: set[str],
+    eager: bool = False,
+    modes: bool = True,
+    backfill: dg.BackfillPolicy | None = None,
+) -> list[dg.AssetsDefinition]:
+    """Build `sink`'s group: `<sink>/sales_enriched`, `.../artworks_summary`, `.../sales_monthly`.
+
+    `eager` collects the frame for IO managers that take only DataFrames; `modes` adds the
+    write-mode metadata our own managers honour; `backfill` overrides the single-run policy
+    for managers that store one partition per run.
+    """
+
+    def build(table: str, **partitioning: Any) -> dg.AssetsDefinition:
+        metadata = dict(MODES[table]) if modes else {}
+        if partitioning:
+            metadata["partition_expr"] = "sale_date"
+
+        if eager:
+
+            def land(frame: pl.LazyFrame) -> pl.DataFrame:
+                return frame.collect()
+        else:
+            # dagster-polars picks its writer from the annotation, so say LazyFrame exactly.
+            def land(frame: pl.LazyFrame) -> pl.LazyFrame:
+                return frame
+
+        return dg.asset(
+            name=table,
+            key_prefix=[sink],
+            group_name=sink,
+            io_manager_key=f"{sink}_io_manager",
+            ins={"frame": dg.AssetIn(table)},
+            kinds=kinds,
+            description=f"{DESCRIPTIONS[table]}, in {sink}.",
+            metadata=metadata,
+            **partitioning,
+        )(land)
+
+    return [
+        build("sales_enriched"),
+        build("artworks_summary"),
+        build(
+            "sales_monthly",
+            partitions_def=MONTHLY,
+            backfill_policy=backfill or dg.BackfillPolicy.single_run(),
+        ),
+    ]

@@ -1,0 +1,11 @@
+"""CSV: one file per table and per partition, typed by a schema file beside each one."""
+
+from honey_duck.environments import Environment
+from honey_duck.sinks.assets import sink_assets
+from honey_duck.sinks.files import file_resources
+
+assets = sink_assets("csv", kinds={"csv", "polars"})
+
+
+def resources(env: Environment) -> dict:
+    return file_resources("csv", env)

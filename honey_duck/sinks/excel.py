@@ -1,0 +1,11 @@
+"""Excel: workbooks written in constant memory, split across sheets past Excel's row limit."""
+
+from honey_duck.environments import Environment
+from honey_duck.sinks.assets import sink_assets
+from honey_duck.sinks.files import file_resources
+
+assets = sink_assets("excel", kinds={"excel", "polars"})
+
+
+def resources(env: Environment) -> dict:
+    return file_resources("excel", env)

@@ -1,0 +1,11 @@
+"""Feather: Arrow IPC files (zstd), the format Power BI and pandas read fastest."""
+
+from honey_duck.environments import Environment
+from honey_duck.sinks.assets import sink_assets
+from honey_duck.sinks.files import file_resources
+
+assets = sink_assets("feather", kinds={"feather", "polars"})
+
+
+def resources(env: Environment) -> dict:
+    return file_resources("feather", env)

@@ -1,0 +1,27 @@
+"""Resources of the file sinks (json, csv, excel, feather): one IO manager, a format each."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from honey_duck.environments import Environment
+from honey_duck.io.files import FileIOManager
+
+FILES_URL_VAR = "HONEY_DUCK_FILES_URL"
+
+
+def file_resources(fmt: str, env: Environment) -> dict[str, dg.ConfigurableIOManager]:
+    """`<fmt>_io_manager`: local disk (local), the S3 server (dev), HONEY_DUCK_FILES_URL (prod)."""
+    if env.name == "prod":
+        manager = FileIOManager(format=fmt, base_path=dg.EnvVar(FILES_URL_VAR))
+    elif env.name == "dev":  # the S3 server of `python3 tasks.py services` or docker compose
+        manager = FileIOManager(
+            format=fmt,
+            base_path=f"s3://{env.setting('HONEY_DUCK_BUCKET')}/output",
+            endpoint_url=env.setting("HONEY_DUCK_S3_ENDPOINT"),
+            access_key_id=dg.EnvVar("HONEY_DUCK_S3_ACCESS_KEY_ID"),
+            secret_access_key=dg.EnvVar("HONEY_DUCK_S3_SECRET_ACCESS_KEY"),
+        )
+    else:
+        manager = FileIOManager(format=fmt, base_path=env.path("output"))
+    return {f"{fmt}_io_manager": manager}

@@ -1,0 +1,11 @@
+"""JSON: newline-delimited JSON files, typed by a schema file beside each one."""
+
+from honey_duck.environments import Environment
+from honey_duck.sinks.assets import sink_assets
+from honey_duck.sinks.files import file_resources
+
+assets = sink_assets("json", kinds={"json", "polars"})
+
+
+def resources(env: Environment) -> dict:
+    return file_resources("json", env)

