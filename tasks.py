@@ -6,6 +6,7 @@
     python3 tasks.py lint                                   ruff check and format check
     python3 tasks.py dev                                    start the Dagster UI (dagster dev)
     python3 tasks.py services [--only postgres,s3]          start the dev servers on 127.0.0.1
+    python3 tasks.py bench [--rows 10M] [--memory] ...      benchmark every sink (BENCHMARKS.md)
     python3 tasks.py lock                                   re-resolve requirements.lock
 
 Only Python 3.11 and pip are needed; everything else installs from PyPI into `.venv`.
@@ -84,6 +85,8 @@ def main(argv: list[str]) -> int:
         return run(python, "-m", "ruff", "check", ".") or run(
             python, "-m", "ruff", "format", "--check", "."
         )
+    if task == "bench":
+        return hand_over(python, "-m", "honey_duck.benchmarks", *args)
     if task == "services":
         return hand_over(python, "-m", "honey_duck.services", "up", *args)
     if task == "dev":

@@ -132,6 +132,7 @@ class Service(abc.ABC):
 
     name: ClassVar[str]
     dev_port: ClassVar[int]
+    url_var: ClassVar[str]  # set to a running server's address, it is used instead of ours
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
 
     def __init__(self, root: Path, port: int, keep: bool) -> None:
@@ -276,6 +277,7 @@ class Postgres(Service):
 
     name = "postgres"
     dev_port = POSTGRES_DEV_PORT
+    url_var = POSTGRES_URL_VAR
     stop_signal = signal.SIGINT  # "fast" shutdown: SIGTERM would wait for every client to leave
 
     @property
@@ -385,6 +387,7 @@ class S3(Service):
     """An S3 endpoint served by SeaweedFS (`weed mini`) that checks credentials."""
 
     name = "s3"
+    url_var = S3_ENDPOINT_VAR
     dev_port = S3_DEV_PORT
     access_key = S3_ACCESS_KEY
     secret_key = S3_SECRET_KEY

@@ -1,0 +1,171 @@
+"""Benchmark every sink against its baselines: `python -m honey_duck.benchmarks --help`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from honey_duck.benchmarks import inputs, report, runner
+from honey_duck.benchmarks.approaches import KINDS, SINKS
+
+DEFAULT_ROWS = 1_000_000
+MEMORY_ROWS = (1_000_000, 10_000_000)
+MEMORY_SINKS = ("json", "csv", "feather", "postgres")
+NAIVE_CAP = 200_000
+
+
+def row_count(text: str) -> int:
+    """`2000`, `2_000`, `200k` or `10M`."""
+    text = text.strip().replace("_", "").replace(",", "")
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
+    number = int(text[:-1] if scale > 1 else text) * scale
+    if number < 1:
+        raise argparse.ArgumentTypeError("a row count is at least 1")
+    return number
+
+
+def names(allowed: Sequence[str]):
+    """An argparse type: a comma-separated subset of `allowed`."""
+
+    def parse(text: str) -> list[str]:
+        chosen = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in chosen if n not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {list(allowed)}")
+        return chosen
+
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m honey_duck.benchmarks",
+        description="Throughput and peak memory of every sink: our IO manager, the naive"
+        " per-row code people write, the official Dagster IO manager, and the target's own"
+        " bulk path, each in a fresh process, on the same generated sales.",
+    )
+    p.add_argument(
+        "--rows",
+        type=lambda t: [row_count(x) for x in t.split(",")],
+        help=f"sales rows (default {DEFAULT_ROWS:,}; with --memory a list,"
+        f" default {','.join(map(str, MEMORY_ROWS))}); accepts 200k, 10M",
+    )
+    p.add_argument("--sinks", type=names(list(SINKS)), help=f"default: all of {list(SINKS)}")
+    p.add_argument(
+        "--approaches",
+        type=names([*KINDS, "collect"]),
+        help=f"default: all of {list(KINDS)}; with --memory all of {list(runner.MEMORY_KINDS)}",
+    )
+    p.add_argument(
+        "--naive-cap",
+        type=row_count,
+        default=NAIVE_CAP,
+        help=f"most rows a naive per-row approach is measured on (default {NAIVE_CAP:,})",
+    )
+    p.add_argument(
+        "--memory",
+        action="store_true",
+        help="instead of throughput: peak RSS of ours streaming a LazyFrame vs collect-everything,"
+        " at each --rows size side by side",
+    )
+    p.add_argument(
+        "--memory-sinks",
+        type=names([s for s, sink in SINKS.items() if sink.collect]),
+        default=list(MEMORY_SINKS),
+        help=f"sinks for --memory (default {','.join(MEMORY_SINKS)})",
+    )
+    p.add_argument(
+        "--work",
+        type=Path,
+        help="folder for the cached inputs and each run's output"
+        " (default $HONEY_DUCK_HOME/output/benchmarks, i.e. data/output/benchmarks)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="Markdown results file, JSON beside it (default WORK/results.md, or"
+        " WORK/memory.md with --memory)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per measurement, the fastest kept (default 1)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep what each approach wrote")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="measurements at once (default 1; more is for smoke tests: timings then mean nothing)",
+    )
+    p.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks, print the table, write the results; 1 if any approach failed."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
+    started = time.perf_counter()
+    work = (args.work or runner.default_work()).resolve()
+    runs = work / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    sizes = args.rows or (list(MEMORY_ROWS) if args.memory else [DEFAULT_ROWS])
+    if not args.memory and len(sizes) != 1:
+        parser().error("--rows takes one count, or a list with --memory")
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    log("measuring the idle baseline")
+    idle = runner.idle(runs, args.timeout, args.jobs)
+    prepared = [inputs.prepare(work / "cache", n, log=log) for n in sizes]
+    command = shlex.join(["python", "-m", "honey_duck.benchmarks", *argv])
+    result = report.Report(command=command, idle=idle, inputs=prepared)
+    if args.memory:
+        with runner.servers(args.memory_sinks, log):
+            for source in prepared:
+                log(f"memory: {source.rows:,} rows")
+                kinds = args.approaches or runner.MEMORY_KINDS
+                tasks = runner.plan_memory(source, args.memory_sinks, kinds)
+                result.memory += runner.run_all(
+                    tasks,
+                    runs,
+                    jobs=args.jobs,
+                    keep=args.keep,
+                    timeout=args.timeout,
+                    log=log,
+                    repeat=args.repeat,
+                )
+    else:
+        (source,) = prepared
+        chosen = args.sinks or list(SINKS)
+        tasks = runner.plan(source, chosen, args.approaches or KINDS, args.naive_cap, log)
+        log(f"throughput: {source.rows:,} rows, {len(tasks)} measurements")
+        with runner.servers(chosen, log):
+            result.throughput = runner.run_all(
+                tasks,
+                runs,
+                jobs=args.jobs,
+                keep=args.keep,
+                timeout=args.timeout,
+                log=log,
+                repeat=args.repeat,
+            )
+    result.total_seconds = time.perf_counter() - started
+    out = args.out or work / ("memory.md" if args.memory else "results.md")
+    log(report.to_text(result))
+    data = report.write(result, out)
+    log(f"wrote {out} and {data}")
+    for failed in result.failures:
+        log(f"FAILED {failed.sink} {failed.kind}: {failed.error}")
+    return 1 if result.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

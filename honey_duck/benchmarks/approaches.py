@@ -1,0 +1,515 @@
+"""What is measured: per sink, our IO manager and its baselines (naive, official, floor).
+
+A sink is one `Sink` entry in `SINKS`: a row counter that reads back what an approach wrote,
+and up to four approaches. An approach is a function `(source, out) -> None` that reads the
+enriched sales from the Parquet file `source` and lands them as table `sales_enriched` under the
+fresh folder `out` (a server-backed sink names its table or index after `out.name`: unique per
+measurement, lowercase letters, digits and underscores). Heavy imports stay inside the
+functions: this module is imported by the parent process, which is never measured.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from honey_duck.benchmarks.inputs import TABLE
+
+Kind = Literal["ours", "naive", "official", "floor"]
+KINDS: tuple[Kind, ...] = ("ours", "naive", "official", "floor")
+Run = Callable[[Path, Path], None]
+Count = Callable[[Path], int]
+
+# Every measuring child imports all of these before it starts, and so does the idle child, so
+# peak RSS compares like with like: what an approach adds on top of the same process.
+PLAIN_IMPORTS = (
+    "polars",
+    "pyarrow",
+    "pyarrow.parquet",
+    "pyarrow.feather",
+    "duckdb",
+    "openpyxl",
+    "xlsxwriter",
+    "fastexcel",
+)
+FRAMEWORK_IMPORTS = ("dagster", "dagster_polars", "dagster_duckdb_polars", "honey_duck.io.files")
+
+
+@dataclass(frozen=True)
+class Approach:
+    """One way of landing the table: a label for the report and the function that does it."""
+
+    label: str
+    run: Run
+    # Per-row approaches are measured on at most this many rows (None: the runner's naive cap
+    # for kind "naive", every row otherwise); rows/s is measured at that size, never extrapolated.
+    cap: int | None = None
+
+
+@dataclass(frozen=True)
+class Sink:
+    """One destination: how to count what landed, and the approaches to measure."""
+
+    count: Count
+    approaches: dict[Kind, Approach]
+    # The whole-table-in-memory baseline of `--memory` mode (file sinks only).
+    collect: Approach | None = None
+    # Why this sink cannot run here (e.g. no server configured), or None when it can.
+    unavailable: Callable[[], str | None] = field(default=lambda: None)
+    # Removes what an approach left outside `out` (a server-side table), after it is counted.
+    cleanup: Callable[[Path], None] | None = None
+    # The `honey_duck.services` server this sink writes to: the runner starts one for the whole
+    # run, unless the service's URL variable already points at a running server.
+    server: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Through Dagster: a one-asset graph whose asset returns the frame, landed by `handle_output`
+# ---------------------------------------------------------------------------------------------
+
+
+def materialize(source: Path, io_manager: object, *, eager: bool = False) -> None:
+    """Materialize `sales_enriched` from `source` through `io_manager`, as a user's run would."""
+    import dagster as dg
+
+    if eager:  # managers that take DataFrames only get what the project's group hands them
+
+        @dg.asset(name=TABLE)
+        def table_eager() -> pl.DataFrame:
+            return pl.scan_parquet(source).collect()
+
+        asset = table_eager
+    else:
+
+        @dg.asset(name=TABLE)
+        def table_lazy() -> pl.LazyFrame:
+            return pl.scan_parquet(source)
+
+        asset = table_lazy
+    dg.materialize([asset], resources={"io_manager": io_manager}, raise_on_error=True)
+
+
+def ours_files(fmt: str) -> Run:
+    """Our `FileIOManager` writing `fmt`."""
+
+    def run(source: Path, out: Path) -> None:
+        from honey_duck.io.files import FileIOManager
+
+        materialize(source, FileIOManager(format=fmt, base_path=str(out)))  # type: ignore[arg-type]
+
+    return run
+
+
+def official_parquet(source: Path, out: Path) -> None:
+    """dagster-polars' `PolarsParquetIOManager` (streams a LazyFrame with `sink_parquet`)."""
+    from dagster_polars import PolarsParquetIOManager
+
+    materialize(source, PolarsParquetIOManager(base_dir=str(out)))
+
+
+def official_duckdb(source: Path, out: Path) -> None:
+    """dagster-duckdb-polars' `DuckDBPolarsIOManager` (DataFrames only, so the asset collects)."""
+    from dagster_duckdb_polars import DuckDBPolarsIOManager
+
+    manager = DuckDBPolarsIOManager(database=str(out / "bench.duckdb"), schema="main")
+    materialize(source, manager, eager=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Naive: what people write by hand, the whole table as Python dicts, one write per row
+# ---------------------------------------------------------------------------------------------
+
+
+def _dicts(source: Path) -> list[dict]:
+    return pl.read_parquet(source).to_dicts()
+
+
+def naive_json(source: Path, out: Path) -> None:
+    """Every row as a dict, one `json.dumps` and write per row."""
+    with open(out / f"{TABLE}.json", "w") as f:
+        for row in _dicts(source):
+            f.write(json.dumps(row, default=str) + "\n")
+
+
+def naive_csv(source: Path, out: Path) -> None:
+    rows = _dicts(source)
+    with open(out / f"{TABLE}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+
+
+def naive_excel(source: Path, out: Path) -> None:
+    import openpyxl
+
+    rows = _dicts(source)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(list(rows[0]) if rows else [])
+    for row in rows:
+        sheet.append(list(row.values()))
+    workbook.save(out / f"{TABLE}.xlsx")
+
+
+def naive_feather(source: Path, out: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    feather.write_feather(pa.Table.from_pylist(_dicts(source)), out / f"{TABLE}.feather")
+
+
+def naive_parquet(source: Path, out: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(_dicts(source)), out / f"{TABLE}.parquet")
+
+
+# The column types a person would write into the CREATE TABLE by hand.
+_DUCKDB_TYPES = {
+    pl.Int64: "BIGINT",
+    pl.Int32: "INTEGER",
+    pl.Float64: "DOUBLE",
+    pl.String: "VARCHAR",
+    pl.Date: "DATE",
+}
+
+
+def naive_duckdb(source: Path, out: Path) -> None:
+    """A hand-written CREATE TABLE, then one parameterised INSERT per row."""
+    import duckdb
+
+    rows = _dicts(source)
+    schema = pl.read_parquet_schema(source)
+    columns = ", ".join(f'"{c}" {_DUCKDB_TYPES[t.base_type()]}' for c, t in schema.items())
+    with duckdb.connect(str(out / "bench.duckdb")) as con:
+        con.execute(f"CREATE TABLE main.{TABLE} ({columns})")
+        marks = ", ".join("?" * len(schema))
+        con.executemany(
+            f"INSERT INTO main.{TABLE} VALUES ({marks})", [tuple(r.values()) for r in rows]
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Floor: the target's own fastest bulk path, no framework around it
+# ---------------------------------------------------------------------------------------------
+
+
+def floor_json(source: Path, out: Path) -> None:
+    pl.scan_parquet(source).sink_ndjson(out / f"{TABLE}.json")
+
+
+def floor_csv(source: Path, out: Path) -> None:
+    pl.scan_parquet(source).sink_csv(out / f"{TABLE}.csv")
+
+
+def floor_feather(source: Path, out: Path) -> None:
+    # zstd, as our sink writes it: the same bytes, so the ratio is the framework's cost alone.
+    pl.scan_parquet(source).sink_ipc(out / f"{TABLE}.feather", compression="zstd")
+
+
+def floor_parquet(source: Path, out: Path) -> None:
+    pl.scan_parquet(source).sink_parquet(out / f"{TABLE}.parquet")
+
+
+EXCEL_SHEET_ROWS = 1_048_576  # Excel's own limit per worksheet, header included
+
+
+def floor_excel(source: Path, out: Path) -> None:
+    """Raw xlsxwriter, a row per call, a new sheet at Excel's row limit."""
+    import xlsxwriter
+
+    # xlsxwriter's constant-memory mode, a row at a time: faster than polars' write_excel
+    # (which formats a whole table object) and the fastest writer installed.
+    options = {"constant_memory": True, "default_date_format": "yyyy-mm-dd"}
+    workbook = xlsxwriter.Workbook(str(out / f"{TABLE}.xlsx"), options)
+    frame = pl.scan_parquet(source)
+    columns = frame.collect_schema().names()
+    sheet, row = None, EXCEL_SHEET_ROWS
+    for batch in frame.collect_batches(chunk_size=100_000):
+        for values in batch.iter_rows():
+            if row == EXCEL_SHEET_ROWS:  # a full sheet: continue on a new one, as Excel must
+                sheet, row = workbook.add_worksheet(), 1
+                sheet.write_row(0, 0, columns)
+            sheet.write_row(row, 0, values)
+            row += 1
+    workbook.close()
+
+
+def floor_duckdb(source: Path, out: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(out / "bench.duckdb")) as con:
+        con.execute(f"CREATE TABLE main.{TABLE} AS SELECT * FROM read_parquet(?)", [str(source)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Collect-everything: the whole table in memory, then one write (`--memory` mode's baseline)
+# ---------------------------------------------------------------------------------------------
+
+
+def collect_csv(source: Path, out: Path) -> None:
+    pl.scan_parquet(source).collect().write_csv(out / f"{TABLE}.csv")
+
+
+def collect_feather(source: Path, out: Path) -> None:
+    pl.scan_parquet(source).collect().write_ipc(out / f"{TABLE}.feather", compression="zstd")
+
+
+def collect_json(source: Path, out: Path) -> None:
+    pl.scan_parquet(source).collect().write_ndjson(out / f"{TABLE}.json")
+
+
+def collect_parquet(source: Path, out: Path) -> None:
+    pl.scan_parquet(source).collect().write_parquet(out / f"{TABLE}.parquet")
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL: each measurement writes `sales_enriched` into a schema named after `out`
+# ---------------------------------------------------------------------------------------------
+
+
+def _postgres_url() -> str:
+    from honey_duck.services import POSTGRES_URL_VAR
+
+    url = os.environ.get(POSTGRES_URL_VAR)
+    if not url:
+        raise RuntimeError(f"{POSTGRES_URL_VAR} is not set (the runner sets it for its server)")
+    return url
+
+
+def _postgres_unavailable() -> str | None:
+    from honey_duck import services
+
+    if os.environ.get(services.POSTGRES_URL_VAR):
+        return None
+    try:
+        services.find_postgres_bindir()
+    except services.ServiceError as exc:
+        return f"no PostgreSQL: set {services.POSTGRES_URL_VAR} or install one ({exc})"
+    return None
+
+
+def ours_postgres(source: Path, out: Path) -> None:
+    """Our `PostgresIOManager`: ADBC ingest (binary COPY) into a staging table, then a swap."""
+    from honey_duck.io.postgres import PostgresIOManager
+
+    materialize(source, PostgresIOManager.from_url(_postgres_url(), default_schema=out.name))
+
+
+# The column types a person would write into the CREATE TABLE by hand.
+_POSTGRES_TYPES = {
+    pl.Int64: "BIGINT",
+    pl.Int32: "INTEGER",
+    pl.Float64: "DOUBLE PRECISION",
+    pl.String: "TEXT",
+    pl.Date: "DATE",
+}
+
+
+def naive_postgres(source: Path, out: Path) -> None:
+    """pandas `DataFrame.to_sql` through SQLAlchemy and psycopg: one INSERT per row."""
+    import sqlalchemy
+
+    url = _postgres_url().replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as con:
+            con.execute(sqlalchemy.text(f'CREATE SCHEMA "{out.name}"'))
+        frame = pl.read_parquet(source).to_pandas()
+        frame.to_sql(TABLE, engine, schema=out.name, index=False, chunksize=10_000)
+    finally:
+        engine.dispose()
+
+
+def floor_postgres(source: Path, out: Path) -> None:
+    """psql `\\copy` of the table written as CSV by polars: the server's own bulk load."""
+    import subprocess
+
+    schema = pl.read_parquet_schema(source)
+    columns = ", ".join(f'"{c}" {_POSTGRES_TYPES[t.base_type()]}' for c, t in schema.items())
+    prepared = out / f"{TABLE}.csv"
+    pl.scan_parquet(source).sink_csv(prepared)
+    script = (
+        f'CREATE SCHEMA "{out.name}";\n'
+        f'CREATE TABLE "{out.name}".{TABLE} ({columns});\n'
+        f"\\copy \"{out.name}\".{TABLE} FROM '{prepared}' WITH (FORMAT csv, HEADER true)\n"
+    )
+    command = ["psql", _postgres_url(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1"]
+    subprocess.run(command, input=script, text=True, check=True, capture_output=True)
+    prepared.unlink()
+
+
+def collect_postgres(source: Path, out: Path) -> None:
+    """The whole table in memory, then polars' own `write_database` (ADBC ingest)."""
+    import psycopg
+
+    url = _postgres_url()
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute(f'CREATE SCHEMA "{out.name}"')
+    frame = pl.scan_parquet(source).collect()
+    frame.write_database(f"{out.name}.{TABLE}", url, engine="adbc")
+
+
+def count_postgres(out: Path) -> int:
+    import psycopg
+
+    with psycopg.connect(_postgres_url()) as con:
+        row = con.execute(f'SELECT count(*) FROM "{out.name}".{TABLE}').fetchone()
+    return int(row[0])  # type: ignore[index]
+
+
+def drop_postgres(out: Path) -> None:
+    import psycopg
+
+    with psycopg.connect(_postgres_url(), autocommit=True) as con:
+        con.execute(f'DROP SCHEMA IF EXISTS "{out.name}" CASCADE')
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading back: an independent reader counts the rows that landed
+# ---------------------------------------------------------------------------------------------
+
+
+def _only(out: Path, ext: str) -> Path:
+    path = out / f"{TABLE}.{ext}"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} was not written")
+    return path
+
+
+def _duckdb_count(query: str, *params: object, database: str = ":memory:") -> int:
+    import duckdb
+
+    with duckdb.connect(database, read_only=database != ":memory:") as con:
+        return int(con.execute(query, list(params)).fetchone()[0])  # type: ignore[index]
+
+
+def count_json(out: Path) -> int:
+    query = "SELECT count(*) FROM read_json(?, format='newline_delimited')"
+    return _duckdb_count(query, str(_only(out, "json")))
+
+
+def count_csv(out: Path) -> int:
+    return _duckdb_count("SELECT count(*) FROM read_csv(?)", str(_only(out, "csv")))
+
+
+def count_excel(out: Path) -> int:
+    import fastexcel
+
+    reader = fastexcel.read_excel(str(_only(out, "xlsx")))
+    return sum(reader.load_sheet(name).height for name in reader.sheet_names)
+
+
+def count_feather(out: Path) -> int:
+    import pyarrow.ipc
+
+    with pyarrow.ipc.open_file(_only(out, "feather")) as reader:
+        return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+
+
+def count_parquet(out: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(_only(out, "parquet")).metadata.num_rows
+
+
+def count_duckdb(out: Path) -> int:
+    database = out / "bench.duckdb"
+    if not database.is_file():
+        raise FileNotFoundError(f"{database} was not written")
+    return _duckdb_count(f"SELECT count(*) FROM main.{TABLE}", database=str(database))
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry: one entry per sink
+# ---------------------------------------------------------------------------------------------
+
+_TO_DICTS = "read_parquet → to_dicts()"
+
+SINKS: dict[str, Sink] = {
+    "json": Sink(
+        count_json,
+        {
+            "ours": Approach('FileIOManager(format="json") via dg.materialize', ours_files("json")),
+            "naive": Approach(f"{_TO_DICTS} → json.dumps per row", naive_json),
+            "floor": Approach("scan_parquet → sink_ndjson", floor_json),
+        },
+        collect=Approach("collect() → write_ndjson", collect_json),
+    ),
+    "csv": Sink(
+        count_csv,
+        {
+            "ours": Approach('FileIOManager(format="csv") via dg.materialize', ours_files("csv")),
+            "naive": Approach(f"{_TO_DICTS} → csv.DictWriter per row", naive_csv),
+            "floor": Approach("scan_parquet → sink_csv", floor_csv),
+        },
+        collect=Approach("collect() → write_csv", collect_csv),
+    ),
+    "excel": Sink(
+        count_excel,
+        {
+            "ours": Approach(
+                'FileIOManager(format="excel") via dg.materialize', ours_files("excel")
+            ),
+            "naive": Approach(f"{_TO_DICTS} → openpyxl append per row", naive_excel, cap=100_000),
+            "floor": Approach(
+                "scan_parquet batches → xlsxwriter write_row, constant memory", floor_excel
+            ),
+        },
+    ),
+    "feather": Sink(
+        count_feather,
+        {
+            "ours": Approach(
+                'FileIOManager(format="feather") via dg.materialize', ours_files("feather")
+            ),
+            "naive": Approach(f"{_TO_DICTS} → pa.Table.from_pylist → write_feather", naive_feather),
+            "floor": Approach("scan_parquet → sink_ipc(zstd)", floor_feather),
+        },
+        collect=Approach("collect() → write_ipc(zstd)", collect_feather),
+    ),
+    "parquet": Sink(
+        count_parquet,
+        {
+            "ours": Approach(
+                'FileIOManager(format="parquet") via dg.materialize', ours_files("parquet")
+            ),
+            "naive": Approach(
+                f"{_TO_DICTS} → pa.Table.from_pylist → pq.write_table", naive_parquet
+            ),
+            "official": Approach("dagster-polars PolarsParquetIOManager", official_parquet),
+            "floor": Approach("scan_parquet → sink_parquet", floor_parquet),
+        },
+        collect=Approach("collect() → write_parquet", collect_parquet),
+    ),
+    "duckdb": Sink(
+        count_duckdb,
+        {
+            # about 300 rows/s: 10,000 rows already take half a minute
+            "naive": Approach(f"{_TO_DICTS} → executemany INSERT", naive_duckdb, cap=10_000),
+            "official": Approach("dagster-duckdb-polars DuckDBPolarsIOManager", official_duckdb),
+            "floor": Approach("CREATE TABLE AS SELECT * FROM read_parquet(...)", floor_duckdb),
+        },
+    ),
+    "postgres": Sink(
+        count_postgres,
+        {
+            "ours": Approach("PostgresIOManager via dg.materialize", ours_postgres),
+            "naive": Approach("read_parquet → to_pandas → DataFrame.to_sql", naive_postgres),
+            "floor": Approach("scan_parquet → sink_csv → psql \\copy", floor_postgres),
+        },
+        collect=Approach("collect() → write_database(engine='adbc')", collect_postgres),
+        unavailable=_postgres_unavailable,
+        cleanup=drop_postgres,
+        server="postgres",
+    ),
+}

@@ -1,0 +1,262 @@
+"""Plan the measurements, run each in its own child process, collect the results."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from honey_duck.benchmarks import inputs
+from honey_duck.benchmarks.approaches import KINDS, SINKS, Approach
+
+Log = Callable[[str], None]
+MEMORY_KINDS = ("ours", "floor", "collect")  # `--memory`: streamed through ours, and baselines
+
+
+@dataclass
+class Measurement:
+    """One approach on one input: what it cost and what landed."""
+
+    sink: str
+    kind: str
+    label: str
+    rows: int
+    capped: bool  # measured on fewer rows than the run's row count
+    input_arrow_mb: float
+    seconds: float | None = None
+    peak_rss_mb: float | None = None
+    rows_read_back: int | None = None
+    out_bytes: int | None = None
+    import_seconds: float | None = None
+    warmup_seconds: float | None = None
+    error: str | None = None
+    load_before: float | None = None  # 1-minute load average as the child started
+    runs: int = 1  # with --repeat: the fastest of this many runs is kept
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.rows_read_back == self.rows
+
+    @property
+    def rows_per_s(self) -> float | None:
+        return self.rows / self.seconds if self.ok and self.seconds else None
+
+    @property
+    def mb_per_s(self) -> float | None:
+        return self.input_arrow_mb / self.seconds if self.ok and self.seconds else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "rows_per_s": self.rows_per_s, "mb_per_s": self.mb_per_s}
+
+
+@dataclass
+class Idle:
+    """Peak RSS of a child that imported everything and did nothing (the shared baseline)."""
+
+    peak_rss_mb: float
+    plain_peak_rss_mb: float  # the same without the Dagster stack: the framework's footprint
+    import_seconds: float
+    warmup_seconds: float
+
+
+def _child(args: Sequence[str], scratch: Path, timeout: float) -> dict[str, Any]:
+    """Run `honey_duck.benchmarks.one` with `args`; its JSON result, or the error it died of."""
+    result, log = scratch / "result.json", scratch / "child.log"
+    command = [sys.executable, "-m", "honey_duck.benchmarks.one", *args, str(result)]
+    with open(log, "w") as out:
+        try:
+            proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout:.0f}s"}
+    if result.exists():
+        return json.loads(result.read_text())
+    tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+    return {"error": f"child exited {proc.returncode}: {' | '.join(tail)}"}
+
+
+@contextmanager
+def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
+    """Start, for the whole run, each server the chosen sinks need and nobody pointed us at.
+
+    The measuring children inherit the server's address through the environment. A server of
+    ours is a private, throwaway one (PostgreSQL without fsync): every approach writes to the
+    same server, so the ratios compare like with like.
+    """
+    from honey_duck import services
+
+    needed = {SINKS[n].server for n in sinks if SINKS[n].server and not SINKS[n].unavailable()}
+    saved = dict(os.environ)
+    with ExitStack() as stack:
+        for name in sorted(n for n in needed if n):
+            service = services.SERVICES[name]
+            if os.environ.get(service.url_var):
+                log(f"{name}: using the server at ${service.url_var}")
+                continue
+            started = stack.enter_context(service.start())
+            os.environ.update(started.env())
+            log(f"{name}: started pid {started.pid} on {services.HOST}:{started.port}")
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def idle(work: Path, timeout: float, jobs: int = 1) -> Idle:
+    """Measure the idle baselines: everything imported plus one empty Dagster run, and plain."""
+
+    def one(plain: bool) -> dict[str, Any]:
+        scratch = Path(tempfile.mkdtemp(prefix="idle-", dir=work))
+        try:
+            return _child(["--idle", *(["--plain"] if plain else [])], scratch, timeout)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    with ThreadPoolExecutor(max_workers=min(jobs, 2)) as pool:
+        found = list(pool.map(one, (False, True)))
+    full, plain_run = found
+    for run in found:
+        if "error" in run:
+            raise RuntimeError(f"the idle child failed: {run['error']}")
+    return Idle(
+        full["peak_rss_mb"],
+        plain_run["peak_rss_mb"],
+        full["import_seconds"],
+        full["warmup_seconds"],
+    )
+
+
+def effective_cap(kind: str, approach: Approach, naive_cap: int) -> int | None:
+    """The most rows this approach is measured on (None: all of them)."""
+    caps = [c for c in (approach.cap, naive_cap if kind == "naive" else None) if c]
+    return min(caps) if caps else None
+
+
+@dataclass(frozen=True)
+class Task:
+    sink: str
+    kind: str
+    approach: Approach
+    source: inputs.Input
+    full_rows: int
+
+
+def plan(
+    source: inputs.Input, sinks: Iterable[str], kinds: Iterable[str], naive_cap: int, log: Log
+) -> list[Task]:
+    """The throughput measurements: every chosen approach of every chosen, available sink."""
+    tasks, kinds = [], list(kinds)
+    for name in sinks:
+        sink = SINKS[name]
+        reason = sink.unavailable()
+        if reason:
+            log(f"skipping {name}: {reason}")
+            continue
+        for kind in KINDS:
+            approach = sink.approaches.get(kind)
+            if approach is None or kind not in kinds:
+                continue
+            cap = effective_cap(kind, approach, naive_cap)
+            fed = inputs.head(source, cap) if cap else source
+            tasks.append(Task(name, kind, approach, fed, source.rows))
+    return tasks
+
+
+def plan_memory(
+    source: inputs.Input, sinks: Iterable[str], kinds: Iterable[str] = MEMORY_KINDS
+) -> list[Task]:
+    """The `--memory` measurements: ours streamed, the streaming floor, and collect-everything."""
+    tasks, kinds = [], list(kinds)
+    for name in sinks:
+        sink = SINKS[name]
+        for kind in (k for k in MEMORY_KINDS if k in kinds):
+            approach = sink.collect if kind == "collect" else sink.approaches.get(kind)
+            if approach is not None:
+                tasks.append(Task(name, kind, approach, source, source.rows))
+    return tasks
+
+
+def run_task(task: Task, work: Path, keep: bool, timeout: float) -> Measurement:
+    """Measure one task in a fresh child; its output folder is removed unless `keep`."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"{task.sink}_{task.kind}_", dir=work))
+    # Unique per measurement and a plain identifier, so a server-backed sink can name its
+    # table or index after it.
+    out = scratch / scratch.name.lower()
+    load = os.getloadavg()[0]
+    args = ["--sink", task.sink, "--approach", task.kind, str(task.source.path), str(out)]
+    found = _child(args, scratch, timeout)
+    measured = Measurement(
+        task.sink,
+        task.kind,
+        task.approach.label,
+        task.source.rows,
+        task.source.rows < task.full_rows,
+        task.source.arrow_mb,
+        **{k: v for k, v in found.items() if k in Measurement.__dataclass_fields__},
+        load_before=load,
+    )
+    if measured.error is None and measured.rows_read_back != measured.rows:
+        measured.error = f"read back {measured.rows_read_back} rows, expected {measured.rows}"
+    if measured.error is not None:  # what it wrote and its log stay, to look into
+        measured.error += f" (log and output kept in {scratch})"
+    elif not keep:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return measured
+
+
+def run_all(
+    tasks: Sequence[Task],
+    work: Path,
+    *,
+    jobs: int,
+    keep: bool,
+    timeout: float,
+    log: Log,
+    repeat: int = 1,
+) -> list[Measurement]:
+    """Run every task (one at a time unless `jobs` > 1: parallel runs are smoke tests only)."""
+
+    def one(task: Task) -> Measurement:
+        runs = [run_task(task, work, keep, timeout) for _ in range(repeat)]
+        failed = [m for m in runs if not m.ok]
+        # The fastest run is the one least disturbed by anything else on the machine; peak RSS
+        # hardly varies between runs, and the highest one seen is reported.
+        measured = failed[0] if failed else min(runs, key=lambda m: m.seconds or 0.0)
+        if not failed:
+            measured.peak_rss_mb = max(m.peak_rss_mb or 0.0 for m in runs)
+        measured.runs = repeat
+        log(progress_line(measured))
+        return measured
+
+    if jobs <= 1:
+        return [one(t) for t in tasks]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, tasks))
+
+
+def progress_line(m: Measurement) -> str:
+    """One line per finished measurement, printed as the run goes."""
+    if not m.ok:
+        return f"  FAIL  {m.sink:<8} {m.kind:<8} {m.error}"
+    return (
+        f"  ok    {m.sink:<8} {m.kind:<8} {m.rows:>11,} rows {m.seconds:8.2f}s "
+        f"{m.rows_per_s:>12,.0f} rows/s  peak RSS {m.peak_rss_mb:>7,.0f} MB"
+        f"  (load {m.load_before:.1f})"
+    )
+
+
+def default_work() -> Path:
+    """`$HONEY_DUCK_HOME/output/benchmarks` (the home defaults to the repository's `data/`)."""
+    from honey_duck.environments import HOME_VAR, REPO_ROOT
+
+    home = os.environ.get(HOME_VAR) or REPO_ROOT / "data"
+    return Path(home) / "output" / "benchmarks"

@@ -1,0 +1,104 @@
+"""The benchmark runner at a tiny size: every approach runs and lands every row (no timings)."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from honey_duck.benchmarks.__main__ import main, row_count
+from honey_duck.benchmarks.approaches import SINKS, Approach, naive_csv
+from honey_duck.benchmarks.report import THROUGHPUT_HEADERS
+from honey_duck.benchmarks.runner import effective_cap
+from honey_duck_tests.service_fixtures import unavailable
+
+ROWS, NAIVE_CAP = 2_000, 500
+
+
+@pytest.fixture(scope="module")
+def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pycache")
+
+
+@pytest.fixture
+def fast_children(pycache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let each measuring child reuse compiled bytecode, kept outside the working tree."""
+    # Every measurement is a fresh interpreter; where PYTHONDONTWRITEBYTECODE is set and the
+    # environment has no .pyc files, each child would recompile Dagster (seconds apiece).
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        monkeypatch.setenv(
+            "PYTHONPYCACHEPREFIX", os.environ.get("PYTHONPYCACHEPREFIX", str(pycache))
+        )
+        monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
+
+
+def _table(markdown: str, first_header: str) -> list[list[str]]:
+    """The cells of the Markdown table whose header row starts with `first_header`."""
+    lines = markdown.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith(f"| {first_header} |")))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split(" | ")])
+    return [rows[0], *rows[2:]]  # without the alignment rule
+
+
+def test_every_approach_of_every_sink_runs_and_lands_every_row(
+    tmp_path: Path, fast_children: None
+) -> None:
+    for sink in SINKS.values():  # a server-backed sink needs its server (started by the runner)
+        if reason := sink.unavailable():
+            unavailable(reason)
+    out = tmp_path / "results.md"
+    argv = ["--rows", str(ROWS), "--naive-cap", str(NAIVE_CAP), "--jobs", "2"]
+    assert main([*argv, "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+
+    data = json.loads(out.with_suffix(".json").read_text())
+    expected = {(name, kind) for name, sink in SINKS.items() for kind in sink.approaches}
+    assert {(m["sink"], m["kind"]) for m in data["throughput"]} == expected
+    for m in data["throughput"]:
+        rows = NAIVE_CAP if m["kind"] == "naive" else ROWS
+        assert m["error"] is None, (m["sink"], m["kind"], m["error"])
+        assert (m["rows"], m["rows_read_back"], m["capped"]) == (rows, rows, rows < ROWS)
+        assert m["peak_rss_mb"] > 0 and m["seconds"] is not None
+        if SINKS[m["sink"]].server is None:  # a server sink's rows are on the server
+            assert m["out_bytes"] > 0
+        else:
+            assert m["out_bytes"] is None
+    assert data["machine"]["cores"] and data["versions"]["dagster"]
+    assert data["inputs"][0]["rows"] == ROWS
+
+    table = _table(out.read_text(), "sink")
+    assert table[0] == THROUGHPUT_HEADERS
+    assert {(r[0], r[1]) for r in table[1:]} == expected
+    assert all(len(r) == len(THROUGHPUT_HEADERS) and all(r) for r in table[1:])
+    assert not list((tmp_path / "work" / "runs").iterdir()), "outputs are removed after each run"
+
+
+def test_memory_mode_reports_each_size_side_by_side(tmp_path: Path, fast_children: None) -> None:
+    out = tmp_path / "memory.md"
+    argv = ["--memory", "--rows", "1000,2k", "--memory-sinks", "csv", "--jobs", "2"]
+    argv += ["--approaches", "ours,collect"]  # the floor is the throughput test's
+    assert main([*argv, "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+
+    data = json.loads(out.with_suffix(".json").read_text())
+    runs = {(m["kind"], m["rows"]): m for m in data["memory"]}
+    assert set(runs) == {(k, n) for k in ("ours", "collect") for n in (1000, 2000)}
+    assert all(m["rows_read_back"] == m["rows"] for m in runs.values())
+    table = _table(out.read_text(), "sink")
+    assert [r[1] for r in table[1:]] == ["ours", "collect"]
+    assert all(len(r) == 3 + 2 * 2 and all(r) for r in table[1:])
+
+
+def test_row_counts_and_caps() -> None:
+    assert [row_count(t) for t in ("2000", "2_000", "200k", "10M")] == [
+        2_000,
+        2_000,
+        200_000,
+        10_000_000,
+    ]
+    naive = Approach("per row", naive_csv)
+    assert effective_cap("naive", naive, 200_000) == 200_000
+    assert effective_cap("naive", Approach("per row", naive_csv, cap=10_000), 200_000) == 10_000
+    assert effective_cap("floor", naive, 200_000) is None
