@@ -149,7 +149,33 @@ def _bound_expr(column: str, bound: Bound, schema: pl.Schema) -> pl.Expr:
     if isinstance(bound, Window):
         dtype = schema[column]
         return (col >= _literal_for(dtype, bound.start)) & (col < _literal_for(dtype, bound.end))
-    return col.cast(pl.String) == bound
+    value = typed_key(column, bound, schema[column])
+    if isinstance(value, str):
+        return col.cast(pl.String) == value
+    return col == pl.lit(value, dtype=schema[column])
+
+
+def typed_key(column: str, key: str, dtype: pl.DataType) -> Any:
+    """A static partition key as a value of its column's type.
+
+    A key the column would spell differently (`01` for the integer 1) is refused: it would
+    name one partition in a file path and another in a table.
+    """
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
+        return key
+    try:
+        value = pl.Series([key]).cast(dtype, strict=True).item()
+        spelled = pl.Series([value], dtype=dtype).cast(pl.String).item()
+    except Exception:
+        raise ValueError(
+            f"partition key {key!r} cannot be a value of column `{column}` ({dtype})"
+        ) from None
+    if spelled != key:
+        raise ValueError(
+            f"partition key {key!r} is not how column `{column}` ({dtype}) spells {spelled};"
+            f" name the partition {spelled!r}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -413,7 +439,7 @@ def validate(
     if keys:
         dupes = frame.group_by(keys).len().filter(pl.col("len") > 1)
         queries.append(dupes.select(pl.len(), pl.struct(keys).head(3).implode().alias("ex")))
-    results = pl.collect_all(queries)
+    results = pl.collect_all(queries, engine="streaming")
     stats = results[0].row(0, named=True)
     if partitions is not None and stats["__outside"]:
         sample = (

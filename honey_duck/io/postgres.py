@@ -16,6 +16,7 @@ from honey_duck.io.sql import (
     SqlIOManager,
     Table,
     committing,
+    connect_failed,
     json_text,
     parse_type,
     widen,
@@ -177,10 +178,8 @@ class PostgresIOManager(SqlIOManager):
         try:
             connection = adbc.connect(self._url())
         except Exception as exc:
-            raise ConnectionError(
-                f"cannot connect to PostgreSQL at {self.host}:{self.port} (database"
-                f" {self.database!r}, user {self.user!r}): {exc}"
-            ) from None
+            where = f"{self.host}:{self.port} (database {self.database!r}, user {self.user!r})"
+            raise connect_failed("PostgreSQL", where, exc) from None
         with committing(connection, connection.cursor()) as cursor:
             yield cursor
 

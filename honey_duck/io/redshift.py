@@ -25,7 +25,16 @@ from pydantic import Field
 from honey_duck.io import core
 from honey_duck.io.postgres import TYPES as POSTGRES_TYPES
 from honey_duck.io.postgres import PostgresDialect
-from honey_duck.io.sql import Cursor, Dialect, SqlIOManager, Table, committing, parse_type, widen
+from honey_duck.io.sql import (
+    Cursor,
+    Dialect,
+    SqlIOManager,
+    Table,
+    committing,
+    connect_failed,
+    parse_type,
+    widen,
+)
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -90,16 +99,43 @@ class RedshiftDialect(PostgresDialect):
             return col, self.polars_type(sql_type)
         return col, None
 
+    def quote(self, identifier: str) -> str:
+        # Statements run through psycopg, which reads `%` as a placeholder: `%%` is one `%`.
+        # The IO manager's cursor always passes parameters, so psycopg always un-doubles it.
+        return super().quote(identifier).replace("%", "%%")
+
     def upsert_from(
-        self, target: Table, source: str, columns: Sequence[str], keys: Sequence[str]
+        self,
+        target: Table,
+        source: str,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        partial: bool = False,
     ) -> list[str]:
         match = " AND ".join(
             f"{self.table(target)}.{self.quote(k)} = {source}.{self.quote(k)}" for k in keys
         )
-        return [
-            f"DELETE FROM {self.table(target)} USING {source} WHERE {match}",
-            self.insert_from(target, source, columns),
-        ]
+        if not partial:  # every column comes from the data: replace matched rows whole
+            return [
+                f"DELETE FROM {self.table(target)} USING {source} WHERE {match}",
+                self.insert_from(target, source, columns),
+            ]
+        # The table has columns the data lacks: update matched rows in place, so those keep
+        # their stored values, then insert the rows whose keys are new.
+        updates = ", ".join(
+            f"{self.quote(c)} = {source}.{self.quote(c)}" for c in columns if c not in keys
+        )
+        names = ", ".join(self.quote(c) for c in columns)
+        statements = []
+        if updates:
+            statements.append(
+                f"UPDATE {self.table(target)} SET {updates} FROM {source} WHERE {match}"
+            )
+        statements.append(
+            f"INSERT INTO {self.table(target)} ({names}) SELECT {names} FROM {source}"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {self.table(target)} WHERE {match})"
+        )
+        return statements
 
     def has_unique_key(self, cursor: Cursor, table: Table, keys: Any) -> bool:
         return True  # DELETE USING + INSERT needs no unique index (Redshift enforces none)
@@ -174,12 +210,10 @@ class RedshiftIOManager(SqlIOManager):
                 connect_timeout=self.connect_timeout,
             )
         except Exception as exc:
-            raise ConnectionError(
-                f"cannot connect to {self.engine} at {self.host}:{self.port} (database"
-                f" {self.database!r}, user {self.user!r}): {exc}"
-            ) from None
+            where = f"{self.host}:{self.port} (database {self.database!r}, user {self.user!r})"
+            raise connect_failed(self.engine, where, exc) from None
         with committing(connection, connection.cursor()) as cursor:
-            yield cursor
+            yield _BoundCursor(cursor)
 
     # -- staging ----------------------------------------------------------------------------
 
@@ -240,14 +274,25 @@ class RedshiftIOManager(SqlIOManager):
         return prefix, keys
 
     def unstage(self, keys: Sequence[str]) -> None:
-        if keys:
-            self._s3().delete_objects(
-                Bucket=self.s3_bucket, Delete={"Objects": [{"Key": k} for k in keys]}
-            )
+        """Delete staged files, 1,000 per request (S3's limit); refuse to hide a failure."""
+        s3 = self._s3()
+        for start in range(0, len(keys), 1000):
+            chunk = [{"Key": k} for k in keys[start : start + 1000]]
+            answer = s3.delete_objects(Bucket=self.s3_bucket, Delete={"Objects": chunk})
+            errors = answer.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise RuntimeError(
+                    f"could not delete {len(errors)} staged file(s) in s3://{self.s3_bucket},"
+                    f" e.g. {first.get('Key')}: {first.get('Code')} {first.get('Message')};"
+                    " delete them by hand or with a lifecycle rule on the staging prefix"
+                )
 
     def load(self, cursor: Cursor, table: Table, frame: pl.LazyFrame, temporary: bool) -> None:
         columns = list(frame.collect_schema())
         prefix, keys = self.stage(frame)
+        if not keys:  # no rows: nothing staged, and COPY of an empty prefix is an error
+            return
         try:
             if self.engine == "redshift":
                 uri = f"s3://{self.s3_bucket}/{prefix}"
@@ -262,7 +307,7 @@ class RedshiftIOManager(SqlIOManager):
         self, cursor: Any, table: Table, columns: list[str], keys: list[str], temporary: bool
     ) -> None:
         """What Redshift's COPY does, done by hand: read each staged file back and COPY it in."""
-        dialect = self.dialect()
+        dialect = PostgresDialect()  # psycopg's COPY takes no parameters: no `%%` doubling
         name = dialect.quote(table.name) if temporary else dialect.table(table)
         names = ", ".join(dialect.quote(c) for c in columns)
         s3 = self._s3()
@@ -291,6 +336,23 @@ class RedshiftIOManager(SqlIOManager):
 
     def secrets(self) -> list[str | None]:
         return [self.password, self.aws_secret_access_key]
+
+
+class _BoundCursor:
+    """A psycopg cursor that always passes parameters, so `%%` in identifiers reads as `%`."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(sql, list(parameters))
+
+    def copy(self, sql: str) -> Any:
+        """COPY, whose statement psycopg sends as is (quote it without doubling `%`)."""
+        return self._cursor.copy(sql)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
 
 
 def _postgres_value(value: Any) -> Any:

@@ -131,8 +131,15 @@ class Dialect:
         return f"INSERT INTO {self.table(target)} ({names}) SELECT {names} FROM {source}"
 
     def upsert_from(
-        self, target: Table, source: str, columns: Sequence[str], keys: Sequence[str]
+        self,
+        target: Table,
+        source: str,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        partial: bool = False,
     ) -> list[str]:
+        """Merge `source` into `target` by `keys`, writing only `columns` (`partial`: the
+        table has more columns, whose stored values matched rows keep)."""
         names = ", ".join(self.quote(c) for c in columns)
         updates = ", ".join(
             f"{self.quote(c)} = EXCLUDED.{self.quote(c)}" for c in columns if c not in keys
@@ -194,16 +201,52 @@ def parse_type(sql_type: str, scalars: dict[str, pl.DataType]) -> pl.DataType:
     return scalars.get(lowered, pl.String())
 
 
+class ConnectFailed(ConnectionError):
+    """The server could not be reached, or turned us away; `transient` when a retry may help."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class CommitUncertain(RuntimeError):
+    """COMMIT raised: if the connection dropped, the server may have applied the write or not."""
+
+
+# What a server or driver says when a later attempt may connect: refused (restarting), timed
+# out, starting up or shutting down (57P03, 57P01), or reset. Bad credentials, an unknown
+# database or a pg_hba.conf rule will not change by waiting.
+_TRANSIENT_CONNECT = ("refused", "timeout", "timed out", "starting up", "shutting down", "reset")
+_PERMANENT_CONNECT = ("authentication", "does not exist", "pg_hba.conf", "permission denied")
+
+
+def connect_failed(target: str, where: str, exc: BaseException) -> ConnectFailed:
+    """A ConnectFailed saying where we tried to connect, classed transient or not."""
+    message = str(exc).lower()
+    state = getattr(exc, "sqlstate", None) or ""
+    transient = not any(p in message for p in _PERMANENT_CONNECT) and (
+        state.startswith(("08", "57P")) or any(p in message for p in _TRANSIENT_CONNECT)
+    )
+    return ConnectFailed(f"cannot connect to {target} at {where}: {exc}", transient)
+
+
 @contextmanager
 def committing(connection: Any, cursor: Any) -> Iterator[Any]:
     """Yield `cursor`; commit if the block succeeds, roll back if not, and close both."""
     try:
-        yield cursor
-        connection.commit()
-    except BaseException:
-        with suppress(Exception):  # the connection may be gone; the server then rolled back
-            connection.rollback()
-        raise
+        try:
+            yield cursor
+        except BaseException:
+            with suppress(Exception):  # the connection may be gone; the server then rolled back
+                connection.rollback()
+            raise
+        try:
+            connection.commit()
+        except Exception as exc:
+            raise CommitUncertain(
+                f"COMMIT failed ({exc}); if the connection dropped, the write may or may not"
+                " have been applied"
+            ) from exc
     finally:
         with suppress(Exception):
             cursor.close()
@@ -240,7 +283,7 @@ def slice_predicate(
             params.extend([_edge(dtype, value.start), _edge(dtype, value.end)])
             n = len(params)
             return f"{col} >= {dialect.param(n - 1)} AND {col} < {dialect.param(n)}"
-        params.append(pl.Series([value]).cast(dtype).item())  # the key, typed like its column
+        params.append(core.typed_key(column, value, dtype))  # the key, typed like its column
         return f"{col} = {dialect.param(len(params))}"
 
     covering = partitions.covering_window()
@@ -336,7 +379,11 @@ def write(
         where = slice_predicate(dialect, partitions, incoming)
         cursor.execute(f"DELETE FROM {dialect.table(table)} WHERE {where.sql}", where.params)
     if settings.mode is core.WriteMode.UPSERT:
-        for statement in dialect.upsert_from(table, source, columns, keys):
+        # Only the columns the data has: a column only the table has keeps its stored values.
+        present = [c for c in columns if c in incoming]
+        for statement in dialect.upsert_from(
+            table, source, present, keys, len(present) < len(columns)
+        ):
             cursor.execute(statement)
     else:
         cursor.execute(dialect.insert_from(table, source, columns))
@@ -417,6 +464,14 @@ def with_retries(
     raise AssertionError("unreachable")
 
 
+def redact(text: str, secrets: Sequence[str | None]) -> str:
+    """`text` with every secret replaced by `***`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 @contextmanager
 def redacting(*secrets: str | None) -> Iterator[None]:
     """Re-raise errors with any secret removed from their message."""
@@ -424,10 +479,7 @@ def redacting(*secrets: str | None) -> Iterator[None]:
         yield
     except Exception as exc:
         message = str(exc)
-        cleaned = message
-        for secret in secrets:
-            if secret:
-                cleaned = cleaned.replace(secret, "***")
+        cleaned = redact(message, secrets)
         if cleaned != message:
             raise type(exc)(cleaned) if _simple(exc) else RuntimeError(cleaned) from None
         raise
@@ -521,10 +573,20 @@ class SqlIOManager(dg.ConfigurableIOManager):
                                 cursor, dialect, table, frame, settings, partitions, self.load
                             )
 
-                    def log_retry(n: int, exc: BaseException) -> None:
-                        context.log.warning(f"{self.storage_kind}: retry {n} after: {exc}")
+                    def retryable(exc: BaseException) -> bool:
+                        if isinstance(exc, ConnectFailed):
+                            return exc.transient
+                        if isinstance(exc, CommitUncertain):  # an append might land twice
+                            return settings.mode is not core.WriteMode.APPEND and (
+                                exc.__cause__ is not None and self.transient(exc.__cause__)
+                            )
+                        return self.transient(exc)
 
-                    written = with_retries(attempt, self.transient, self.retries, log_retry)
+                    def log_retry(n: int, exc: BaseException) -> None:
+                        message = redact(str(exc), self.secrets())
+                        context.log.warning(f"{self.storage_kind}: retry {n} after: {message}")
+
+                    written = with_retries(attempt, retryable, self.retries, log_retry)
         except Exception as exc:
             label = partitions.label() if partitions else None
             raise core.SinkError(self.storage_kind, asset, str(exc), label) from exc

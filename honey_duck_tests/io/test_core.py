@@ -87,6 +87,20 @@ def test_datetime_columns_compare_in_their_own_time_zone() -> None:
     assert frame.select(aware.predicate(frame.schema)).to_series().to_list() == [False, True]
 
 
+def test_static_keys_are_typed_like_their_column_and_must_be_spelled_as_it_spells() -> None:
+    assert core.typed_key("store", "7", pl.Int64()) == 7
+    assert core.typed_key("day", "2024-01-31", pl.Date()) == date(2024, 1, 31)
+    assert core.typed_key("name", "007", pl.String()) == "007"
+    with pytest.raises(ValueError, match=r"'07' is not how column `store` .* spells 7"):
+        core.typed_key("store", "07", pl.Int64())
+    with pytest.raises(ValueError, match="cannot be a value of column `store`"):
+        core.typed_key("store", "seven", pl.Int64())
+    stores = dg.StaticPartitionsDefinition(["7", "8"])
+    frame = pl.DataFrame({"store": [7, 8, 70], "v": [1, 2, 3]})
+    part = core.slice_for(stores, ["7"], "store", "t").parts[0]
+    assert frame.filter(part.predicate(frame.schema))["v"].to_list() == [1]
+
+
 def test_validate_counts_rows_per_partition() -> None:
     partitions = core.slice_for(MONTHLY, ["2024-01-01", "2024-02-01"], "d", "t")
     frame = pl.LazyFrame({"d": [date(2024, 1, 1), date(2024, 1, 9), date(2024, 2, 2)]})

@@ -152,6 +152,35 @@ def test_upsert_updates_and_inserts_and_append_appends(target: Target) -> None:
     assert "duplicate key" in error_of(appended).lower() or "constraint" in error_of(appended)
 
 
+def test_an_upsert_that_lacks_a_column_keeps_its_stored_values(target: Target) -> None:
+    io = target.manager()
+    upsert = meta(target, write_mode="upsert", upsert_keys=["id"])
+    first = pl.DataFrame({"id": [1, 2], "v": ["a", "b"], "note": ["keep", "me"]})
+    assert run(io, lambda: first, metadata=upsert).success
+    second = pl.DataFrame({"id": [2, 3], "v": ["B", "c"]})
+    result = run(io, lambda: second, metadata={**upsert, "schema_policy": "evolve"})
+    assert result.success, error_of(result)
+    rows = target.query(f"SELECT id, v, note FROM {target.table()} ORDER BY id")
+    assert rows == [(1, "a", "keep"), (2, "B", "me"), (3, "c", None)]
+
+
+def test_static_integer_keys_match_typed_and_other_spellings_are_refused(target: Target) -> None:
+    io = target.manager()
+    stores = dg.StaticPartitionsDefinition(["1", "2", "01"])
+    frame = pl.DataFrame({"store": [1, 1], "v": ["a", "b"]})
+    where = meta(target, partition_expr="store")
+    for key in ("1", "2"):
+        piece = frame.with_columns(store=pl.lit(int(key), dtype=pl.Int64))
+        done = run(io, piece.clone, metadata=where, partitions_def=stores, partition_key=key)
+        assert done.success, error_of(done)
+    redo = run(io, lambda: frame.head(1), metadata=where, partitions_def=stores, partition_key="1")
+    assert redo.success, error_of(redo)
+    odd = run(io, lambda: frame, metadata=where, partitions_def=stores, partition_key="01")
+    assert "partition key '01' is not how column `store` (Int64) spells 1" in error_of(odd)
+    rows = target.query(f"SELECT store, count(*) FROM {target.table()} GROUP BY 1 ORDER BY 1")
+    assert rows == [(1, 1), (2, 2)]
+
+
 def test_duplicate_upsert_keys_fail_before_anything_is_written(target: Target) -> None:
     io = target.manager()
     upsert = meta(target, write_mode="upsert", upsert_keys=["id"])
@@ -352,6 +381,56 @@ def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
     message = error_of(run(io, lambda: pl.DataFrame({"id": [1]})))
     assert "cannot connect to PostgreSQL at 127.0.0.1:1" in message
     assert "s3cret-Pa55" not in message
+
+
+def _connect_error(connect: Callable[[], Any]) -> BaseException:
+    try:
+        connect().close()
+    except Exception as exc:
+        return exc
+    raise AssertionError("the connection was expected to fail")
+
+
+def test_refused_connections_are_transient_and_refusals_of_us_are_not(postgres_url: str) -> None:
+    import adbc_driver_postgresql.dbapi as adbc
+
+    from honey_duck.io.sql import connect_failed
+
+    refused = _connect_error(lambda: adbc.connect("postgresql://postgres@127.0.0.1:1/postgres"))
+    assert connect_failed("PostgreSQL", "127.0.0.1:1", refused).transient
+    base = postgres_url.rsplit("/", 1)[0]
+    no_database = _connect_error(lambda: adbc.connect(f"{base}/no_such_database"))
+    assert not connect_failed("PostgreSQL", "x", no_database).transient
+    no_role = _connect_error(lambda: psycopg.connect(postgres_url, user="no_such_role"))
+    assert not connect_failed("Redshift", "x", no_role).transient
+    refused_psycopg = _connect_error(lambda: psycopg.connect("host=127.0.0.1 port=1"))
+    assert connect_failed("Redshift", "x", refused_psycopg).transient
+
+
+def test_a_server_that_comes_up_during_the_retries_gets_the_write(tmp_path: Path) -> None:
+    """Connection refused while the server restarts: the write waits for it, then lands."""
+    from honey_duck import services
+
+    port = services.free_port()
+    io = PostgresIOManager(host="127.0.0.1", port=port, retries=4, connect_timeout=2)
+    started: list[services.Postgres] = []
+
+    def start_late() -> None:
+        time.sleep(1.0)
+        started.append(services.Postgres.launch(port=port))
+
+    starter = threading.Thread(target=start_late)
+    starter.start()
+    try:
+        result = run(io, lambda: pl.DataFrame({"id": [1, 2]}))
+        starter.join()
+        assert result.success, error_of(result)
+        with psycopg.connect(started[0].url) as connection:
+            assert connection.execute('SELECT count(*) FROM t."table"').fetchone() == (2,)
+    finally:
+        starter.join()
+        for server in started:
+            server.stop()
 
 
 def test_psql_sees_what_we_wrote(postgres_url: str) -> None:

@@ -87,6 +87,13 @@ PLANS = {
     "partition range": (STORED, core.WriteSettings(), ["2024-01-01", "2024-02-01", "2024-03-01"]),
     "upsert": (STORED, core.WriteSettings(core.WriteMode.UPSERT, keys=("id",)), None),
     "append": (STORED, core.WriteSettings(core.WriteMode.APPEND), None),
+    "upsert, the table has more columns": (
+        {**STORED, "note": "character varying(65535)"},
+        core.WriteSettings(
+            core.WriteMode.UPSERT, keys=("id",), schema_policy=core.SchemaPolicy.EVOLVE
+        ),
+        None,
+    ),
     "evolve": (
         {k: v for k, v in STORED.items() if k != "tags"},
         core.WriteSettings(schema_policy=core.SchemaPolicy.EVOLVE),
@@ -117,6 +124,11 @@ def test_the_plans_say_what_redshift_needs() -> None:
     assert delete == 'DELETE FROM "sales"."orders" WHERE "d" >= %s AND "d" < %s'
     upsert = plan(*PLANS["upsert"])
     assert any(s.startswith('DELETE FROM "sales"."orders" USING "_hd_stage_') for s in upsert)
+    partial = plan(*PLANS["upsert, the table has more columns"])
+    update = next(s for s in partial if s.startswith("UPDATE"))
+    assert '"note"' not in update  # a column the data lacks keeps its stored values
+    assert any("WHERE NOT EXISTS" in s for s in partial)
+    assert not any(s.startswith("DELETE") for s in partial)
     evolve = plan(*PLANS["evolve"])
     assert 'ALTER TABLE "sales"."orders" ADD COLUMN "tags" super' in evolve
 
@@ -228,3 +240,57 @@ def test_a_bad_iam_role_is_refused_before_anything_is_staged(s3) -> None:
     )
     with pytest.raises(ValueError, match="iam_role must be an IAM role ARN"):
         io.stage(pl.LazyFrame({"a": [1]}))
+
+
+def test_odd_identifiers_and_an_empty_frame_load(redshift, postgres_url: str) -> None:
+    """`%` reaches psycopg doubled and lands single; an empty frame stages nothing."""
+    io, bucket, client = redshift
+    schema, table = f"{io.default_schema} 100% Odd", 'Sales "%s" 50%'
+    frame = pl.DataFrame({"Rate %": [1.5, None], "id": [1, 2]})
+    seen: dict[str, pl.DataFrame] = {}
+    where = {"schema": schema, "table": table}
+    result = run(io, lambda: frame, metadata=where, consume=lambda table: seen.update(t=table))
+    assert result.success, error_of(result)
+    assert seen["t"].equals(frame)
+    quoted = '"' + schema + '"."' + table.replace('"', '""') + '"'
+    with psycopg.connect(postgres_url) as connection:
+        rows = connection.execute(f'SELECT "Rate %", id FROM {quoted} ORDER BY id').fetchall()
+    assert rows == [(1.5, 1), (None, 2)]
+
+    empty = run(io, lambda: frame.clear(), metadata=where)
+    assert empty.success, error_of(empty)
+    with psycopg.connect(postgres_url) as connection:
+        count = connection.execute(f"SELECT count(*) FROM {quoted}").fetchone()
+        types = connection.execute(
+            "SELECT data_type FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            [schema, table],
+        ).fetchall()
+    assert count == (0,) and types == [("double precision",), ("bigint",)]
+    assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+
+
+def test_an_upsert_that_lacks_a_column_keeps_its_stored_values(redshift, postgres_url) -> None:
+    io, _, _ = redshift
+    schema = io.default_schema
+    upsert = {"schema": schema, "write_mode": "upsert", "upsert_keys": ["id"]}
+    first = pl.DataFrame({"id": [1, 2], "v": ["a", "b"], "note": ["keep", "me"]})
+    assert run(io, lambda: first, metadata=upsert).success
+    evolve = {**upsert, "schema_policy": "evolve"}
+    second = pl.DataFrame({"id": [2, 3], "v": ["B", "c"]})
+    result = run(io, lambda: second, metadata=evolve)
+    assert result.success, error_of(result)
+    with psycopg.connect(postgres_url) as connection:
+        rows = connection.execute(
+            f'SELECT id, v, note FROM "{schema}"."table" ORDER BY id'
+        ).fetchall()
+    assert rows == [(1, "a", "keep"), (2, "B", "me"), (3, "c", None)]
+
+
+def test_unstaging_deletes_more_files_than_one_request_takes(redshift) -> None:
+    io, bucket, client = redshift
+    keys = [f"honey_duck/staging/many/part-{i:05d}.parquet" for i in range(1_005)]
+    for key in keys:
+        client.put_object(Bucket=bucket, Key=key, Body=b"")
+    io.unstage(keys)
+    assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
