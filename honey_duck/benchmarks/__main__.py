@@ -127,36 +127,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepared = [inputs.prepare(work / "cache", n, log=log) for n in sizes]
     command = shlex.join(["python", "-m", "honey_duck.benchmarks", *argv])
     result = report.Report(command=command, idle=idle, inputs=prepared)
+    options = {"jobs": args.jobs, "keep": args.keep, "timeout": args.timeout, "log": log}
+    options["repeat"] = args.repeat
     if args.memory:
         with runner.servers(args.memory_sinks, log):
             for source in prepared:
                 log(f"memory: {source.rows:,} rows")
                 kinds = args.approaches or runner.MEMORY_KINDS
                 tasks = runner.plan_memory(source, args.memory_sinks, kinds)
-                result.memory += runner.run_all(
-                    tasks,
-                    runs,
-                    jobs=args.jobs,
-                    keep=args.keep,
-                    timeout=args.timeout,
-                    log=log,
-                    repeat=args.repeat,
-                )
+                result.memory += runner.run_all(tasks, runs, **options)
     else:
         (source,) = prepared
         chosen = args.sinks or list(SINKS)
         tasks = runner.plan(source, chosen, args.approaches or KINDS, args.naive_cap, log)
         log(f"throughput: {source.rows:,} rows, {len(tasks)} measurements")
         with runner.servers(chosen, log):
-            result.throughput = runner.run_all(
-                tasks,
-                runs,
-                jobs=args.jobs,
-                keep=args.keep,
-                timeout=args.timeout,
-                log=log,
-                repeat=args.repeat,
-            )
+            result.throughput = runner.run_all(tasks, runs, **options)
     result.total_seconds = time.perf_counter() - started
     out = args.out or work / ("memory.md" if args.memory else "results.md")
     log(report.to_text(result))
