@@ -537,7 +537,8 @@ def _parse_only(value: str) -> list[str]:
     return names
 
 
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+def raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    """A signal handler: SIGTERM unwinds like Ctrl-C, so the servers started are stopped."""
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -548,7 +549,7 @@ def up(
     out: IO[str] = sys.stdout,
 ) -> None:
     """Start the services on their `dev` ports, print their variables, run until interrupted."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     with contextlib.ExitStack() as stack:
         env: dict[str, str] = {ENV_VAR: "dev"}
         for name in names:

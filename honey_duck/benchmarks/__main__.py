@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from honey_duck import services
 from honey_duck.benchmarks import inputs, report, runner
 from honey_duck.benchmarks.approaches import KINDS, SINKS
 
@@ -111,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks, print the table, write the results; 1 if any approach failed."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C: the servers started are stopped.
+        signal.signal(signal.SIGTERM, services.raise_interrupt)
     started = time.perf_counter()
     work = (args.work or runner.default_work()).resolve()
     runs = work / "runs"
