@@ -38,6 +38,10 @@ PLAIN_IMPORTS = (
     "openpyxl",
     "xlsxwriter",
     "fastexcel",
+    "psycopg",
+    "sqlalchemy",
+    "pandas",
+    "adbc_driver_postgresql.dbapi",
 )
 FRAMEWORK_IMPORTS = ("dagster", "dagster_polars", "dagster_duckdb_polars", "honey_duck.io.files")
 
