@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for source in prepared:
                 log(f"memory: {source.rows:,} rows")
                 kinds = args.approaches or runner.MEMORY_KINDS
-                tasks = runner.plan_memory(source, args.memory_sinks, kinds)
+                tasks = runner.plan_memory(source, args.memory_sinks, kinds, log)
                 result.memory += runner.run_all(tasks, runs, **options)
     else:
         (source,) = prepared

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 import polars as pl
 
@@ -347,8 +348,15 @@ def floor_postgres(source: Path, out: Path) -> None:
         f'CREATE TABLE "{out.name}".{TABLE} ({columns});\n'
         f"\\copy \"{out.name}\".{TABLE} FROM '{prepared}' WITH (FORMAT csv, HEADER true)\n"
     )
-    command = ["psql", _postgres_url(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1"]
-    subprocess.run(command, input=script, text=True, check=True, capture_output=True)
+    # The password travels in the environment, never on a command line others can read.
+    url = urlsplit(_postgres_url())
+    env = {**os.environ, "PGPASSWORD": unquote(url.password or "")}
+    user = f"{url.username}@" if url.username else ""
+    bare = url._replace(netloc=user + url.netloc.rpartition("@")[2])
+    command = ["psql", bare.geturl(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1"]
+    done = subprocess.run(command, input=script, text=True, capture_output=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"psql failed ({done.returncode}): {done.stderr.strip()}")
     prepared.unlink()
 
 

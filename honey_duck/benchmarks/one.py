@@ -67,11 +67,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         raise KeyError(f"sink {args.sink} has no collect-everything approach")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    approach.run(Path(args.source), out)
-    result["seconds"] = time.perf_counter() - start
-    result["peak_rss_mb"] = peak_rss_mb()  # before reading back, which is not part of the write
-    try:
+    try:  # what the approach left on a server is removed whether it succeeded or not
+        start = time.perf_counter()
+        approach.run(Path(args.source), out)
+        result["seconds"] = time.perf_counter() - start
+        result["peak_rss_mb"] = peak_rss_mb()  # before reading back: not part of the write
         result["rows_read_back"] = sink.count(out)
         # a server sink's bytes are on the server, where sizes are not comparable with files
         result["out_bytes"] = _bytes_under(out) if sink.server is None else None

@@ -172,12 +172,19 @@ def plan(
 
 
 def plan_memory(
-    source: inputs.Input, sinks: Iterable[str], kinds: Iterable[str] = MEMORY_KINDS
+    source: inputs.Input,
+    sinks: Iterable[str],
+    kinds: Iterable[str] = MEMORY_KINDS,
+    log: Log = print,
 ) -> list[Task]:
     """The `--memory` measurements: ours streamed, the streaming floor, and collect-everything."""
     tasks, kinds = [], list(kinds)
     for name in sinks:
         sink = SINKS[name]
+        reason = sink.unavailable()
+        if reason:
+            log(f"skipping {name}: {reason}")
+            continue
         for kind in (k for k in MEMORY_KINDS if k in kinds):
             approach = sink.collect if kind == "collect" else sink.approaches.get(kind)
             if approach is not None:

@@ -163,6 +163,13 @@ def typed_key(column: str, key: str, dtype: pl.DataType) -> Any:
     """
     if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
         return key
+    if dtype == pl.Boolean:  # polars casts no string to Boolean
+        if key not in ("true", "false"):
+            raise ValueError(
+                f"partition key {key!r} is not how column `{column}` (Boolean) spells a value;"
+                " name the partitions 'true' and 'false'"
+            )
+        return key == "true"
     try:
         value = pl.Series([key]).cast(dtype, strict=True).item()
         spelled = pl.Series([value], dtype=dtype).cast(pl.String).item()

@@ -20,7 +20,14 @@ from pydantic import Field, PrivateAttr
 from upath import UPath
 
 from honey_duck.io import core
-from honey_duck.io.formats import EXCEL_MAX_ROWS, FORMATS, ExcelFormat, FileFormat
+from honey_duck.io.formats import (
+    EXCEL_MAX_ROWS,
+    FORMATS,
+    SHEET_NAME_UNITS,
+    ExcelFormat,
+    FileFormat,
+    utf16_prefix,
+)
 
 SCHEMA_SUFFIX = ".schema"  # JSON inside; a name folder readers filtering by extension skip
 
@@ -44,7 +51,7 @@ _SHEET_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
 
 def _sheet_title(stem: str) -> str:
     """An Excel sheet name from a file stem: at most 31 characters, none of []:*?/\\."""
-    return stem.translate(_SHEET_FORBIDDEN)[:31].strip("'") or "Sheet"
+    return utf16_prefix(stem.translate(_SHEET_FORBIDDEN).strip("'"), SHEET_NAME_UNITS) or "Sheet"
 
 
 class FileIOManager(dg.ConfigurableIOManager):
@@ -143,7 +150,7 @@ class FileIOManager(dg.ConfigurableIOManager):
             raise ValueError(
                 f"{sidecar.name} describes a {size}-byte file but {path.name} has"
                 f" {path.stat().st_size} bytes (a write was interrupted between the two);"
-                " materialize the asset again to repair it"
+                " materialize the asset again with write_mode `replace` to repair it"
             )
         return core.schema_from_json(doc)
 
@@ -152,7 +159,13 @@ class FileIOManager(dg.ConfigurableIOManager):
         stored = self._stored_schema(path, for_write=True)
         if stored is None and siblings is not None and siblings.exists():
             ext = f".{self._format.ext}"
-            files = sorted(p for p in siblings.rglob(f"*{ext}") if p.name.endswith(ext))
+            files = sorted(
+                p
+                for p in siblings.rglob(f"*{ext}")
+                if p.name.endswith(ext)
+                # not another write's staging folder (`.<name>.<id>.tmp/`)
+                and "/." not in p.path[len(siblings.path) :]
+            )
             if files:
                 stored = self._stored_schema(files[-1], for_write=True)
         return stored
@@ -255,15 +268,17 @@ class FileIOManager(dg.ConfigurableIOManager):
                 rows = obj.rows
             else:  # append and upsert merge with what was there: count what the file holds
                 rows = self._format.scan(staged, target).select(pl.len()).collect().item()
-        files: list[tuple[str, Any]] = [(staged, lambda final: final)]
+        files: list[tuple[str, Any]] = []
         if self._format.sidecar_schema:
             doc = {**core.schema_to_json(target), "data_bytes": os.path.getsize(staged)}
             with open(staged + SCHEMA_SUFFIX, "w") as out:
                 json.dump(doc, out, indent=1)
-            # published after the data file: `data_bytes` reveals a crash between the two
+            # Published before its data file: after a crash between the two, `data_bytes`
+            # tells the new sidecar from the old file; a first write leaves no data file.
             files.append(
                 (staged + SCHEMA_SUFFIX, lambda final: final.with_name(final.name + SCHEMA_SUFFIX))
             )
+        files.append((staged, lambda final: final))
         return files, rows
 
     @contextmanager

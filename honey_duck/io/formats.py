@@ -16,6 +16,20 @@ def _nested(dtype: pl.DataType) -> bool:
     return isinstance(dtype, pl.List | pl.Array | pl.Struct)
 
 
+SHEET_NAME_UNITS = 31  # Excel's limit on a sheet name, counted in UTF-16 code units
+
+
+def utf16_prefix(text: str, units: int) -> str:
+    """The longest prefix of `text` that is at most `units` UTF-16 code units long."""
+    out, used = [], 0
+    for char in text:
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > units:
+            break
+        out.append(char)
+    return "".join(out)
+
+
 class FileFormat:
     """One file format; subclasses say how to write, read and which types they keep."""
 
@@ -166,7 +180,8 @@ class ExcelFormat(FileFormat):
     @staticmethod
     def _new_sheet(workbook, title: str, columns: list[str], header):
         n = len(workbook.worksheets()) + 1
-        name = title[:31] if n == 1 else f"{title[:25]} ({n})"
+        suffix = "" if n == 1 else f" ({n})"
+        name = utf16_prefix(title, SHEET_NAME_UNITS - len(suffix)) + suffix
         sheet = workbook.add_worksheet(name)
         sheet.write_row(0, 0, columns, header)
         return sheet

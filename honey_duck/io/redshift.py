@@ -14,9 +14,10 @@ import re
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, ClassVar, Literal
 
+import dagster as dg
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -269,12 +270,13 @@ class RedshiftIOManager(SqlIOManager):
             except BaseException:
                 if writer is not None:
                     writer.close()
-                self.unstage(keys)
+                with suppress(Exception):  # the staging error is the one to report
+                    self.unstage(keys)
                 raise
         return prefix, keys
 
     def unstage(self, keys: Sequence[str]) -> None:
-        """Delete staged files, 1,000 per request (S3's limit); refuse to hide a failure."""
+        """Delete staged files, 1,000 per request (S3's limit); raise if any stays."""
         s3 = self._s3()
         for start in range(0, len(keys), 1000):
             chunk = [{"Key": k} for k in keys[start : start + 1000]]
@@ -300,8 +302,14 @@ class RedshiftIOManager(SqlIOManager):
                 cursor.execute(statement)
             else:
                 self._copy_into_postgres(cursor, table, columns, keys, temporary)
-        finally:
+        except BaseException:
+            with suppress(Exception):  # the load's error is the one to report (and retry)
+                self.unstage(keys)
+            raise
+        try:
             self.unstage(keys)
+        except Exception as exc:  # the rows are loaded: leftover files must not undo that
+            dg.get_dagster_logger().warning(f"redshift: staged files were left behind: {exc}")
 
     def _copy_into_postgres(
         self, cursor: Any, table: Table, columns: list[str], keys: list[str], temporary: bool

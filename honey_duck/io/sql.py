@@ -216,7 +216,19 @@ class CommitUncertain(RuntimeError):
 # What a server or driver says when a later attempt may connect: refused (restarting), timed
 # out, starting up or shutting down (57P03, 57P01), or reset. Bad credentials, an unknown
 # database or a pg_hba.conf rule will not change by waiting.
-_TRANSIENT_CONNECT = ("refused", "timeout", "timed out", "starting up", "shutting down", "reset")
+_TRANSIENT_CONNECT = (
+    "refused",
+    "timeout",
+    "timed out",
+    "starting up",
+    "shutting down",
+    "reset",
+    "closed the connection",
+    "too many clients",
+    "could not translate host name",
+    "no route to host",
+    "network is unreachable",
+)
 _PERMANENT_CONNECT = ("authentication", "does not exist", "pg_hba.conf", "permission denied")
 
 
@@ -227,6 +239,7 @@ def connect_failed(target: str, where: str, exc: BaseException) -> ConnectFailed
     transient = not any(p in message for p in _PERMANENT_CONNECT) and (
         state.startswith(("08", "57P")) or any(p in message for p in _TRANSIENT_CONNECT)
     )
+    transient = transient or state == "53300"  # too many connections: one may free up
     return ConnectFailed(f"cannot connect to {target} at {where}: {exc}", transient)
 
 

@@ -95,6 +95,9 @@ def test_static_keys_are_typed_like_their_column_and_must_be_spelled_as_it_spell
         core.typed_key("store", "07", pl.Int64())
     with pytest.raises(ValueError, match="cannot be a value of column `store`"):
         core.typed_key("store", "seven", pl.Int64())
+    assert core.typed_key("paid", "true", pl.Boolean()) is True
+    with pytest.raises(ValueError, match="name the partitions 'true' and 'false'"):
+        core.typed_key("paid", "yes", pl.Boolean())
     stores = dg.StaticPartitionsDefinition(["7", "8"])
     frame = pl.DataFrame({"store": [7, 8, 70], "v": [1, 2, 3]})
     part = core.slice_for(stores, ["7"], "store", "t").parts[0]

@@ -410,3 +410,13 @@ def test_excel_sheet_names_drop_characters_excel_forbids(tmp_path: Path) -> None
     assert result.success
     path = tmp_path / "out" / "t" / "table" / "2024-01-01-05:00.xlsx"
     assert openpyxl.load_workbook(path, read_only=True).sheetnames == ["2024-01-01-05_00"]
+
+
+def test_sheet_names_fit_excel_limit_in_utf16_units() -> None:
+    from honey_duck.io.files import _sheet_title
+    from honey_duck.io.formats import utf16_prefix
+
+    assert _sheet_title("2024-01-01-05:00") == "2024-01-01-05_00"
+    title = _sheet_title("🦆" * 20)  # each duck is two UTF-16 units
+    assert title == "🦆" * 15 and len(title.encode("utf-16-le")) // 2 == 30
+    assert utf16_prefix("a" * 40, 31 - len(" (1000)")) == "a" * 24
