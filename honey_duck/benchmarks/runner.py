@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from honey_duck.benchmarks import inputs
-from honey_duck.benchmarks.approaches import KINDS, SINKS, Approach
+from honey_duck.benchmarks.approaches import KINDS, SINKS, Approach, Sink
 
 Log = Callable[[str], None]
 MEMORY_KINDS = ("ours", "floor", "collect")  # `--memory`: streamed through ours, and baselines
@@ -150,17 +150,23 @@ class Task:
     full_rows: int
 
 
-def plan(
-    source: inputs.Input, sinks: Iterable[str], kinds: Iterable[str], naive_cap: int, log: Log
-) -> list[Task]:
-    """The throughput measurements: every chosen approach of every chosen, available sink."""
-    tasks, kinds = [], list(kinds)
+def available(sinks: Iterable[str], log: Log) -> Iterator[tuple[str, Sink]]:
+    """The chosen sinks that can run here; each one skipped is logged with its reason."""
     for name in sinks:
         sink = SINKS[name]
         reason = sink.unavailable()
         if reason:
             log(f"skipping {name}: {reason}")
-            continue
+        else:
+            yield name, sink
+
+
+def plan(
+    source: inputs.Input, sinks: Iterable[str], kinds: Iterable[str], naive_cap: int, log: Log
+) -> list[Task]:
+    """The throughput measurements: every chosen approach of every chosen, available sink."""
+    tasks, kinds = [], list(kinds)
+    for name, sink in available(sinks, log):
         for kind in KINDS:
             approach = sink.approaches.get(kind)
             if approach is None or kind not in kinds:
@@ -179,12 +185,7 @@ def plan_memory(
 ) -> list[Task]:
     """The `--memory` measurements: ours streamed, the streaming floor, and collect-everything."""
     tasks, kinds = [], list(kinds)
-    for name in sinks:
-        sink = SINKS[name]
-        reason = sink.unavailable()
-        if reason:
-            log(f"skipping {name}: {reason}")
-            continue
+    for name, sink in available(sinks, log):
         for kind in (k for k in MEMORY_KINDS if k in kinds):
             approach = sink.collect if kind == "collect" else sink.approaches.get(kind)
             if approach is not None:
