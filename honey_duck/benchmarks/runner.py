@@ -93,10 +93,13 @@ def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
     """
     from honey_duck import services
 
-    needed = {SINKS[n].server for n in sinks if SINKS[n].server and not SINKS[n].unavailable()}
+    def quiet(line: str) -> None:  # planning has logged the sinks skipped
+        pass
+
+    needed = sorted({sink.server for _, sink in available(sinks, quiet) if sink.server})
     saved = dict(os.environ)
     with ExitStack() as stack:
-        for name in sorted(n for n in needed if n):
+        for name in needed:
             service = services.SERVICES[name]
             if os.environ.get(service.url_var):
                 log(f"{name}: using the server at ${service.url_var}")

@@ -347,17 +347,17 @@ class RedshiftIOManager(SqlIOManager):
 
 
 class _BoundCursor:
-    """A psycopg cursor that always passes parameters, so `%%` in identifiers reads as `%`."""
+    """A psycopg cursor that always passes parameters, so `%%` in identifiers reads as `%`.
+
+    `copy()` is psycopg's own: it sends a COPY statement as is, so that one is quoted without
+    doubling `%` (see `_copy_into_postgres`).
+    """
 
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         return self._cursor.execute(sql, list(parameters))
-
-    def copy(self, sql: str) -> Any:
-        """COPY, whose statement psycopg sends as is (quote it without doubling `%`)."""
-        return self._cursor.copy(sql)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)

@@ -236,10 +236,10 @@ def connect_failed(target: str, where: str, exc: BaseException) -> ConnectFailed
     """A ConnectFailed saying where we tried to connect, classed transient or not."""
     message = str(exc).lower()
     state = getattr(exc, "sqlstate", None) or ""
+    # 08: connection exceptions; 57P: shutting down, starting up; 53300: too many connections
     transient = not any(p in message for p in _PERMANENT_CONNECT) and (
-        state.startswith(("08", "57P")) or any(p in message for p in _TRANSIENT_CONNECT)
+        state.startswith(("08", "57P", "53300")) or any(p in message for p in _TRANSIENT_CONNECT)
     )
-    transient = transient or state == "53300"  # too many connections: one may free up
     return ConnectFailed(f"cannot connect to {target} at {where}: {exc}", transient)
 
 
