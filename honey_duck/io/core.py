@@ -414,6 +414,19 @@ def as_lazy(obj: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Values of one column that a target cannot hold exactly, refused before anything is written.
+
+    `bad` is True on a row whose value the target would change or lose (NaN in JSON, a date
+    Excel cannot represent); the validation pass counts such rows for every refusal at once.
+    """
+
+    column: str
+    bad: pl.Expr
+    why: str
+
+
+@dataclass(frozen=True)
 class Checked:
     """What one validation pass learned about the incoming rows."""
 
@@ -422,15 +435,20 @@ class Checked:
 
 
 def validate(
-    frame: pl.LazyFrame, settings: WriteSettings, partitions: PartitionSlice | None
+    frame: pl.LazyFrame,
+    settings: WriteSettings,
+    partitions: PartitionSlice | None,
+    refusals: Sequence[Refusal] = (),
 ) -> Checked:
     """Check, before anything is written, everything that would make the write wrong.
 
     One streaming pass computes the row count, rows per partition, rows outside the slice,
-    null keys and duplicate keys.
+    null keys, duplicate keys and the values the target would not keep (`refusals`).
     """
     schema = frame.collect_schema()
     aggregates: list[pl.Expr] = [pl.len().alias("__rows")]
+    for i, refusal in enumerate(refusals):
+        aggregates.append(refusal.bad.fill_null(False).sum().alias(f"__refused_{i}"))
     if partitions is not None:
         for i, part in enumerate(partitions.parts):
             aggregates.append(part.predicate(schema).sum().alias(f"__part_{i}"))
@@ -461,6 +479,9 @@ def validate(
             f"(e.g. {sample}); a sink replaces exactly its partitions, so filter the asset's"
             " output to them"
         )
+    refused = [(r, stats[f"__refused_{i}"]) for i, r in enumerate(refusals)]
+    if any(count for _, count in refused):
+        raise ValueError("; ".join(_refused(frame, r, n) for r, n in refused if n))
     if keys and stats["__null_keys"]:
         raise ValueError(f"{stats['__null_keys']} rows have a null in upsert keys {keys}")
     if keys and results[1].item(0, 0):
@@ -475,6 +496,24 @@ def validate(
         else {}
     )
     return Checked(int(stats["__rows"]), by_part)
+
+
+def _refused(frame: pl.LazyFrame, refusal: Refusal, count: int) -> str:
+    """One refusal as a sentence: the column, why, how many rows, and the first one."""
+    first = (
+        frame.with_row_index("__row")
+        .filter(refusal.bad.fill_null(False))
+        .select("__row", refusal.column)
+        .head(1)
+        .collect()
+    )
+    row, value = first.row(0) if first.height else (None, None)
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return (
+        f"column `{refusal.column}`: {refusal.why} ({count} row{'s' * (count != 1)},"
+        f" the first is row {row}: {shown})"
+    )
 
 
 def combine(
