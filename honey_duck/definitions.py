@@ -7,6 +7,7 @@ import dagster as dg
 from honey_duck import environments, pipeline
 from honey_duck.environments import Environment
 from honey_duck.io.files import FileIOManager
+from honey_duck.io.sink import check_assets
 from honey_duck.sinks import SINKS
 
 STORAGE_URL_VAR = "HONEY_DUCK_STORAGE_URL"
@@ -31,8 +32,10 @@ def build(env: Environment) -> dg.Definitions:
     resources = pipeline_resources(env)
     for sink in SINKS.values():
         resources.update(sink.resources(env))
+    assets = [*pipeline.assets, *(a for sink in SINKS.values() for a in sink.assets)]
+    check_assets(assets, resources)  # a mode a sink cannot keep fails here, not mid-run
     return dg.Definitions(
-        assets=[*pipeline.assets, *(a for sink in SINKS.values() for a in sink.assets)],
+        assets=assets,
         asset_checks=pipeline.asset_checks,
         resources=resources,
     )

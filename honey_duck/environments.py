@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dagster as dg
+
 from honey_duck import services
+from honey_duck.io.connections import S3Config
 
 ENV_VAR = "HONEY_DUCK_ENV"
 HOME_VAR = "HONEY_DUCK_HOME"
@@ -45,6 +48,16 @@ class Environment:
     def path(self, *parts: str) -> str:
         """A path under `home`, for outputs that land on local disk."""
         return str(self.home.joinpath(*parts))
+
+
+def dev_s3(env: Environment) -> S3Config:
+    """The `dev` S3 server: its endpoint and region from settings, its keys from variables."""
+    return S3Config(
+        endpoint_url=env.setting(services.S3_ENDPOINT_VAR),
+        region=env.setting(services.S3_REGION_VAR),
+        access_key_id=dg.EnvVar(services.S3_ACCESS_KEY_VAR),
+        secret_access_key=dg.EnvVar(services.S3_SECRET_KEY_VAR),
+    )
 
 
 def current(environ: Mapping[str, str] | None = None) -> Environment:

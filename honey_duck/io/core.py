@@ -171,7 +171,7 @@ def typed_key(column: str, key: str, dtype: pl.DataType) -> Any:
             )
         return key == "true"
     try:
-        value = pl.Series([key]).cast(dtype, strict=True).item()
+        value = _parse(pl.Series([key]), dtype).item()
         spelled = pl.Series([value], dtype=dtype).cast(pl.String).item()
     except Exception:
         raise ValueError(
@@ -183,6 +183,19 @@ def typed_key(column: str, key: str, dtype: pl.DataType) -> Any:
             f" name the partition {spelled!r}"
         )
     return value
+
+
+def _parse(text: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """Strings as values of `dtype`: temporal types parsed (polars deprecates casting them)."""
+    if dtype == pl.Date:
+        return text.str.to_date("%Y-%m-%d", strict=True)
+    if isinstance(dtype, pl.Datetime):
+        return text.str.to_datetime(
+            time_unit=dtype.time_unit, time_zone=dtype.time_zone, strict=True
+        )
+    if dtype == pl.Time:
+        return text.str.to_time(strict=True)
+    return text.cast(dtype, strict=True)
 
 
 @dataclass(frozen=True)
@@ -304,6 +317,15 @@ def slice_from_context(
     )
 
 
+def read_slice_from_context(context: dg.InputContext, partition_expr: Any) -> PartitionSlice | None:
+    """The slice an input reads: with column bounds when the upstream names its column."""
+    if not context.has_asset_partitions:
+        return None
+    if partition_expr is None:
+        return parts_for(context.asset_partitions_def, context.asset_partition_keys)
+    return slice_from_context(context, partition_expr)
+
+
 # ---------------------------------------------------------------------------------------------
 # Schema: compare, decide by policy, conform
 # ---------------------------------------------------------------------------------------------
@@ -320,11 +342,19 @@ class SchemaDiff:
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed)
 
-    def describe(self) -> str:
+    def describe(self, origins: Mapping[str, str] | None = None) -> str:
+        """The difference in words; `origins` says where a stored column lives, if it helps."""
+        origins = origins or {}
+
+        def at(column: str) -> str:
+            return f" (in {origins[column]})" if column in origins else ""
+
         lines = [f"column `{c}` is new ({t})" for c, t in self.added.items()]
-        lines += [f"column `{c}` ({t}) is missing from the data" for c, t in self.removed.items()]
         lines += [
-            f"column `{c}` is {new} in the data but {old} in the target"
+            f"column `{c}` ({t}) is missing from the data{at(c)}" for c, t in self.removed.items()
+        ]
+        lines += [
+            f"column `{c}` is {new} in the data but {old} in the target{at(c)}"
             for c, (old, new) in self.changed.items()
         ]
         return "; ".join(lines)
@@ -344,6 +374,7 @@ def check_schema(
     incoming: Mapping[str, Any],
     policy: SchemaPolicy,
     target: str,
+    origins: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Apply the schema policy; return the schema the target will have after the write.
 
@@ -361,7 +392,9 @@ def check_schema(
             if not diff.changed
             else "cast the column in the asset, or migrate"
         )
-        raise ValueError(f"the schema of {target} differs: {diff.describe()}; {advice} the target")
+        raise ValueError(
+            f"the schema of {target} differs: {diff.describe(origins)}; {advice} the target"
+        )
     return {**stored, **diff.added}
 
 
@@ -517,15 +550,32 @@ def _refused(frame: pl.LazyFrame, refusal: Refusal, count: int) -> str:
 
 
 def combine(
-    existing: pl.LazyFrame | None, incoming: pl.LazyFrame, settings: WriteSettings
+    existing: pl.LazyFrame | None,
+    incoming: pl.LazyFrame,
+    settings: WriteSettings,
+    target: pl.Schema | None = None,
 ) -> pl.LazyFrame:
-    """The full new content of an object a target rewrites whole (a file, a sheet)."""
+    """The full new content of an object a target rewrites whole (a file, a sheet).
+
+    `target` is the object's schema after the write (default: the stored one, else the
+    data's). An upsert writes only the data's columns: a matched row keeps its stored values
+    of the columns the data lacks (`evolve`), as a SQL upsert of those columns would.
+    """
+    if target is None:
+        target = (existing if existing is not None else incoming).collect_schema()
+    new = conform(incoming, target)
     if existing is None or settings.mode is WriteMode.REPLACE:
-        return incoming
+        return new
+    existing = conform(existing, target)
     if settings.mode is WriteMode.APPEND:
-        return pl.concat([existing, incoming], how="vertical")
-    kept = existing.join(incoming.select(settings.keys), on=list(settings.keys), how="anti")
-    return pl.concat([kept, incoming], how="vertical")
+        return pl.concat([existing, new], how="vertical")
+    keys = list(settings.keys)
+    only_stored = [c for c in target if c not in incoming.collect_schema()]
+    if only_stored:
+        stored_values = existing.select(keys + only_stored)
+        new = conform(incoming.join(stored_values, on=keys, how="left"), target)
+    kept = existing.join(incoming.select(keys), on=keys, how="anti")
+    return pl.concat([kept, new], how="vertical")
 
 
 def iter_batches(frame: pl.DataFrame | pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:

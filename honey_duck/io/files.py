@@ -1,25 +1,27 @@
-"""The file sink: JSON, CSV, Excel, Feather or Parquet files on local disk or object storage."""
+"""The file sink: JSON, CSV, Excel, Feather or Parquet files on local disk or object storage.
+
+A target on the sink seam (`honey_duck.io.sink`): the flow decides and checks, this module
+knows where each asset's files live, how a write stages and publishes them
+(`honey_duck.io.filestore`) and how each format writes and reads (`honey_duck.io.formats`).
+"""
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
-import shutil
-import tempfile
-import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import dagster as dg
 import polars as pl
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 from upath import UPath
 
 from honey_duck.io import core
+from honey_duck.io.connections import S3Config
+from honey_duck.io.filestore import Identity, Store, identity, is_local
 from honey_duck.io.formats import (
     EXCEL_MAX_ROWS,
     FORMATS,
@@ -28,33 +30,13 @@ from honey_duck.io.formats import (
     FileFormat,
     utf16_prefix,
 )
+from honey_duck.io.sink import Session, SinkIOManager, Target, Write
 
 SCHEMA_SUFFIX = ".schema"  # JSON inside; a name folder readers filtering by extension skip
-
-
-def _is_local(path: UPath) -> bool:
-    return path.protocol in ("", "file", "local")
-
-
-@dataclass(frozen=True)
-class _Object:
-    """One file to write: where, whose siblings share its schema, its rows, and their count."""
-
-    path: UPath
-    siblings: UPath | None
-    frame: pl.LazyFrame
-    rows: int
-
-
 _SHEET_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
 
 
-def _sheet_title(stem: str) -> str:
-    """An Excel sheet name from a file stem: at most 31 characters, none of []:*?/\\."""
-    return utf16_prefix(stem.translate(_SHEET_FORBIDDEN).strip("'"), SHEET_NAME_UNITS) or "Sheet"
-
-
-class FileIOManager(dg.ConfigurableIOManager):
+class FileIOManager(SinkIOManager):
     """Writes polars frames as files, atomically: readers see the old file or the new one."""
 
     format: Literal["json", "csv", "excel", "feather", "parquet"] = Field(
@@ -64,283 +46,315 @@ class FileIOManager(dg.ConfigurableIOManager):
         description="Folder or URL (s3://, gs://, memory://...) under which asset files land."
     )
     storage_options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="fsspec options for object storage (endpoint, ...).",
+        default_factory=dict, description="fsspec options for object storage."
     )
-    endpoint_url: str | None = Field(
-        default=None, description="S3-compatible endpoint, for object storage that is not AWS."
+    s3: S3Config | None = Field(
+        default=None, description="Endpoint and credentials when base_path is an s3:// URL."
     )
-    access_key_id: str | None = Field(default=None, description="Object storage key; dg.EnvVar.")
-    secret_access_key: str | None = Field(
-        default=None, description="Object storage secret; use dg.EnvVar."
-    )
-    schema_policy: Literal["strict", "evolve"] = Field(
-        default="strict",
-        description="What to do when the schema differs from the stored one.",
-    )
-    batch_rows: int = Field(default=core.DEFAULT_BATCH_ROWS, description="Rows per write batch.")
     max_sheet_rows: int = Field(
-        default=EXCEL_MAX_ROWS,
-        description="Excel only: rows per sheet, header included.",
+        default=EXCEL_MAX_ROWS, description="Excel only: rows per sheet, header included."
+    )
+    stale_after_hours: float = Field(
+        default=6.0,
+        description="Leftovers of a writer on another host (or an upload) older than this are"
+        " reclaimed by the next write.",
     )
 
-    _scratch: str | None = PrivateAttr(default=None)
+    @classmethod
+    def target_class(cls) -> type[Target]:
+        return FileTarget
 
-    # -- locations ------------------------------------------------------------------------
+    def word(self) -> str:
+        return self.format
 
-    @property
-    def _format(self) -> FileFormat:
+    def target(self) -> FileTarget:
         fmt = FORMATS[self.format]
-        return ExcelFormat(max_sheet_rows=self.max_sheet_rows) if fmt is ExcelFormat else fmt()
+        options = {**self.storage_options, **(self.s3.fsspec_options() if self.s3 else {})}
+        return FileTarget(
+            word=self.format,
+            fmt=ExcelFormat(max_sheet_rows=self.max_sheet_rows) if fmt is ExcelFormat else fmt(),
+            root=UPath(self.base_path, **options),
+            store=Store(stale_after=self.stale_after_hours * 3600),
+            secrets=self.s3.secrets() if self.s3 else [],
+        )
 
-    def _root(self) -> UPath:
-        options = dict(self.storage_options)
-        if self.endpoint_url:
-            options["endpoint_url"] = self.endpoint_url
-        if self.access_key_id:
-            options.update(key=self.access_key_id, secret=self.secret_access_key)
-        return UPath(self.base_path, **options)
 
-    def _asset_path(self, key: dg.AssetKey) -> UPath:
-        return self._root().joinpath(*key.path)
+class FileTarget(Target):
+    """Files of one format under one root: one file per asset, or one per partition."""
 
-    def _object_path(self, key: dg.AssetKey, part: core.Part | None) -> UPath:
+    def __init__(
+        self,
+        word: str,
+        fmt: FileFormat,
+        root: UPath,
+        store: Store,
+        secrets: Sequence[str | None] = (),
+    ) -> None:
+        self.word, self.fmt, self.root, self.store = word, fmt, root, store
+        self._secrets = list(secrets)
+
+    def unsupported(self, dtype: pl.DataType) -> str | None:
+        return self.fmt.unsupported(dtype)
+
+    def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
+        refusals = getattr(self.fmt, "refusals", None)
+        return list(refusals(schema)) if refusals else []
+
+    def locate(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> dg.AssetKey:
+        return key
+
+    def table_name(self, location: dg.AssetKey) -> str:
+        return ".".join(location.path)
+
+    def uri(self, location: dg.AssetKey, partitions: core.PartitionSlice | None = None) -> str:
+        return str(self.folder(location) if partitions else self.path(location, None))
+
+    def secrets(self) -> Sequence[str | None]:
+        return self._secrets
+
+    @contextmanager
+    def session(self) -> Iterator[FileSession]:
+        yield FileSession(self)
+
+    # -- where files live -------------------------------------------------------------------
+
+    def folder(self, key: dg.AssetKey) -> UPath:
+        """The asset's own path without extension: its file's stem, or its partitions' folder."""
+        return self.root.joinpath(*key.path)
+
+    def path(self, key: dg.AssetKey, part: core.Part | None) -> UPath:
         """`asset.ext`, `asset/<partition>.ext`, or `asset/<dim>=<key>/.../<dim>=<key>.ext`."""
-        ext = self._format.ext
+        ext = self.fmt.ext
         if part is None:
-            base = self._asset_path(key)
+            base = self.folder(key)
             return base.with_name(f"{base.name}.{ext}")
         if part.dimensions:  # multi-partitions: one folder level per dimension, sorted by name
             names = [f"{d}={_safe(k)}" for d, k in sorted(part.dimensions.items())]
-            return self._asset_path(key).joinpath(*names[:-1], f"{names[-1]}.{ext}")
-        return self._asset_path(key) / f"{_safe(part.key)}.{ext}"
+            return self.folder(key).joinpath(*names[:-1], f"{names[-1]}.{ext}")
+        return self.folder(key) / f"{_safe(part.key)}.{ext}"
 
-    def _local_copy(self, path: UPath) -> str:
-        """A local file holding `path`'s bytes (the path itself when already local)."""
-        if _is_local(path):
-            return path.path
-        if self._scratch is None:
-            self._scratch = tempfile.mkdtemp(prefix="honey_duck_files_")
-            atexit.register(shutil.rmtree, self._scratch, True)
-        local = os.path.join(self._scratch, f"{uuid.uuid4().hex}.{self._format.ext}")
-        path.fs.get_file(path.path, local)
-        return local
 
-    # -- schema ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Object:
+    """One file a write produces: where, its new rows from the data, and their count."""
 
-    def _stored_schema(self, path: UPath, *, for_write: bool = False) -> pl.Schema | None:
-        """The schema stored with `path` (None when there is no file or no sidecar).
+    path: UPath
+    frame: pl.LazyFrame
+    rows: int
 
-        A sidecar records the size of the file it describes. A mismatch means a write died
-        between publishing the file and its sidecar: readers get a clear error, and a write
-        treats the schema as unknown so that a replace repairs the pair.
+
+class FileSession(Session):
+    """The contract's verbs on files; every write goes through `_write_all`."""
+
+    def __init__(self, target: FileTarget) -> None:
+        self.t = target
+        self._origins: dict[str, list[str]] = {}  # column -> a few partition files holding it
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def stored_schema(
+        self, location: dg.AssetKey, partitions: core.PartitionSlice | None
+    ) -> pl.Schema | None:
+        """The asset's schema: its file's, or for a partitioned asset every partition file's.
+
+        Partition files written under `evolve` at different times may hold different
+        columns; the asset's schema is all of them, in the order of the newest file.
+        """
+        if partitions is None:
+            return self._schema_of(self.t.path(location, None), for_write=True)
+        folder = self.t.folder(location)
+        if not folder.exists():
+            return None
+        ext = f".{self.t.fmt.ext}"
+        files = sorted(
+            (
+                p
+                for p in folder.rglob(f"*{ext}")
+                # not another write's staging folder (`.<name>.<writer>.tmp/`)
+                if p.name.endswith(ext) and "/." not in p.path[len(folder.path) :]
+            ),
+            key=lambda p: p.path,
+        )
+        schemas = [(p, s) for p in files if (s := self._schema_of(p, for_write=True)) is not None]
+        if not schemas:
+            return None
+        newest = dict(schemas[-1][1])
+        holders: dict[str, list[str]] = {}
+        for path, schema in reversed(schemas):
+            for column, dtype in schema.items():
+                newest.setdefault(column, dtype)
+                holders.setdefault(column, []).append(path.path[len(folder.path) + 1 :])
+        # a column only some partition files hold: say which, should the data lack it
+        self._origins = {c: f[:3] for c, f in holders.items() if len(f) < len(schemas)}
+        return pl.Schema(newest)
+
+    def schema_origins(self) -> Mapping[str, str]:
+        return {c: "partition file " + ", ".join(sorted(f)) for c, f in self._origins.items()}
+
+    def _schema_of(self, path: UPath, *, for_write: bool = False) -> pl.Schema | None:
+        """The schema stored with `path`, None when there is no file.
+
+        A sidecar records the identity of the data file it describes. A mismatch means a
+        write died between publishing the two, or two writers published at once: readers get
+        a clear error; a write treats the schema as unknown so that a replace repairs the pair.
         """
         if not path.exists():
             return None
-        if not self._format.sidecar_schema:
-            return self._format.schema_of(self._local_copy(path))
+        if not self.t.fmt.sidecar_schema:
+            return self.t.fmt.schema_of(self.t.store.local_copy(path))
         sidecar = path.with_name(path.name + SCHEMA_SUFFIX)
         if not sidecar.exists():
-            return None
-        doc = json.loads(sidecar.read_text())
-        size = doc.get("data_bytes")
-        if size is not None and size != path.stat().st_size:
             if for_write:
                 return None
             raise ValueError(
-                f"{sidecar.name} describes a {size}-byte file but {path.name} has"
-                f" {path.stat().st_size} bytes (a write was interrupted between the two);"
+                f"{path.name} has no {sidecar.name} beside it (a first write was interrupted,"
+                " or something else wrote the file), so its types are unknown; materialize the"
+                " asset again with write_mode `replace`"
+            )
+        doc = json.loads(sidecar.read_text())
+        recorded, now = Identity.from_json(doc), identity(path)
+        if recorded is None:  # written before digests were recorded: the size decides
+            recorded = Identity(int(doc.get("data_bytes", now.size)), now.digest)
+        if recorded != now:
+            if for_write:
+                return None
+            raise ValueError(
+                f"{sidecar.name} describes another version of {path.name} ({recorded.size}"
+                f" bytes, digest {recorded.digest[:12]}; the file has {now.size} bytes, digest"
+                f" {now.digest[:12]}): a"
+                " write was interrupted between the two, or two writers published at once;"
                 " materialize the asset again with write_mode `replace` to repair it"
             )
         return core.schema_from_json(doc)
 
-    def _reference_schema(self, path: UPath, siblings: UPath | None) -> pl.Schema | None:
-        """The schema to compare against: this file's, or a sibling partition's when it is new."""
-        stored = self._stored_schema(path, for_write=True)
-        if stored is None and siblings is not None and siblings.exists():
-            ext = f".{self._format.ext}"
-            files = sorted(
-                p
-                for p in siblings.rglob(f"*{ext}")
-                if p.name.endswith(ext)
-                # not another write's staging folder (`.<name>.<id>.tmp/`)
-                and "/." not in p.path[len(siblings.path) :]
+    # -- writing ----------------------------------------------------------------------------
+
+    def replace(self, write: Write) -> int:
+        return self._write_all(write)
+
+    def replace_slice(self, write: Write) -> int:
+        return self._write_all(write)
+
+    def append(self, write: Write) -> int:
+        return self._write_all(write)
+
+    def upsert(self, write: Write) -> int:
+        return self._write_all(write)
+
+    def _objects(self, write: Write) -> list[_Object]:
+        key = write.location
+        if write.partitions is None:
+            return [_Object(self.t.path(key, None), write.frame, write.checked.rows)]
+        return [
+            _Object(
+                self.t.path(key, part),
+                write.frame.filter(part.predicate(write.incoming)),
+                write.checked.rows_by_part[part.key],
             )
-            if files:
-                stored = self._stored_schema(files[-1], for_write=True)
-        return stored
-
-    # -- writing --------------------------------------------------------------------------
-
-    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame) -> None:
-        if obj is None:
-            return
-        asset = context.asset_key.to_user_string()
-        partition = None
-        try:
-            settings = core.WriteSettings.from_context(context, self.schema_policy)
-            partitions = core.slice_from_context(context, settings.partition_expr)
-            partition = partitions.label() if partitions else None
-            frame = core.as_lazy(obj)
-            incoming = frame.collect_schema()
-            core.check_types(incoming, self._format.unsupported)
-            with core.stopwatch() as watch:
-                checked = core.validate(frame, settings, partitions)
-                if partitions is None:
-                    path = self._object_path(context.asset_key, None)
-                    objects = [_Object(path, None, frame, checked.rows)]
-                else:
-                    siblings = self._asset_path(context.asset_key)
-                    objects = [
-                        _Object(
-                            self._object_path(context.asset_key, part),
-                            siblings,
-                            frame.filter(part.predicate(incoming)),
-                            checked.rows_by_part[part.key],
-                        )
-                        for part in partitions.parts
-                    ]
-                rows, schema = self._write_all(objects, incoming, settings)
-        except Exception as exc:
-            raise core.SinkError(self.format, asset, str(exc), partition) from exc
-        target = self._asset_path(context.asset_key)
-        context.add_output_metadata(
-            core.output_metadata(
-                table=".".join(context.asset_key.path),
-                uri=str(path if partitions is None else target),
-                storage_kind=self.format,
-                schema=schema,
-                rows=rows,
-                settings=settings,
-                seconds=watch.seconds,
-                partitions=partitions,
-                rows_written=checked.rows,
-            )
-        )
-
-    def _write_all(
-        self, objects: list[_Object], incoming: pl.Schema, settings: core.WriteSettings
-    ) -> tuple[int, pl.Schema]:
-        """Write every object, all or nothing as far as files allow.
-
-        Every schema is checked before anything is written, every object is staged next, and
-        only then are they published, one rename (or put) each: a failure before the last
-        stage leaves every previous file as it was.
-        """
-        targets = [
-            pl.Schema(
-                core.check_schema(
-                    self._reference_schema(o.path, o.siblings),
-                    incoming,
-                    settings.schema_policy,
-                    f"`{o.path}`",
-                )
-            )
-            for o in objects
+            for part in write.partitions.parts
         ]
-        rows = 0
-        with ExitStack() as stack:
-            staged = []
-            for obj, target in zip(objects, targets, strict=True):
-                folder = stack.enter_context(self._staging_folder(obj.path))
-                files, count = self._stage(folder, obj, target, settings)
-                staged.append(files)
-                rows += count
-            for obj, files in zip(objects, staged, strict=True):
-                for local, final in files:
-                    self._publish(local, final(obj.path))
-        return rows, targets[-1] if targets else incoming
 
-    def _stage(
-        self, folder: str, obj: _Object, target: pl.Schema, settings: core.WriteSettings
-    ) -> tuple[list[tuple[str, Any]], int]:
-        """Write one object's new content into `folder`; the files to publish and the rows."""
+    def _write_all(self, write: Write) -> int:
+        """Stage every file, then publish them: a failure before the last stage changes nothing.
+
+        Writers of one asset take turns (on local disk); a range of several files is
+        announced before publishing, so a range that did not finish is detected on read.
+        """
+        objects = self._objects(write)
+        folder = self.t.folder(write.location)
+        names = [o.path.path[len(folder.path) + 1 :] for o in objects]
+        schema = pl.Schema(write.schema)
+        rows = 0
+        with self.t.store.lock(folder), ExitStack() as stack:
+            self.t.store.sweep_uploads(folder)
+            staged = []
+            for obj in objects:
+                where = stack.enter_context(self.t.store.staging(obj.path))
+                path, count = self._stage(where, obj, schema, write)
+                staged.append(path)
+                rows += count
+            marker = self.t.store.announce(folder, names) if len(objects) > 1 else None
+            for obj, path in zip(objects, staged, strict=True):
+                self._publish(path, obj.path, schema)
+            if write.partitions is not None:
+                self.t.store.settle(folder, marker, names)
+        return rows
+
+    def _stage(self, folder: str, obj: _Object, schema: pl.Schema, write: Write) -> tuple[str, int]:
+        """Write one file's new content into `folder`; the staged path and its rows."""
         existing = None
-        if settings.mode is not core.WriteMode.REPLACE and obj.path.exists():
-            existing = core.conform(self._scan(obj.path, self._stored_schema(obj.path)), target)
-        content = core.combine(existing, core.conform(obj.frame, target), settings)
+        if write.settings.mode is not core.WriteMode.REPLACE and obj.path.exists():
+            existing = self._scan(obj.path, self._schema_of(obj.path))
+        content = core.combine(existing, obj.frame, write.settings, schema)
         staged = os.path.join(folder, obj.path.name)
-        rows = self._format.write(
-            content, staged, batch_rows=self.batch_rows, title=_sheet_title(obj.path.stem)
+        rows = self.t.fmt.write(
+            content, staged, batch_rows=write.batch_rows, title=_sheet_title(obj.path.stem)
         )
         if rows is None:
             if existing is None:  # a replace writes exactly the validated rows
                 rows = obj.rows
             else:  # append and upsert merge with what was there: count what the file holds
-                rows = self._format.scan(staged, target).select(pl.len()).collect().item()
-        files: list[tuple[str, Any]] = []
-        if self._format.sidecar_schema:
-            doc = {**core.schema_to_json(target), "data_bytes": os.path.getsize(staged)}
-            with open(staged + SCHEMA_SUFFIX, "w") as out:
-                json.dump(doc, out, indent=1)
-            # Published before its data file: after a crash between the two, `data_bytes`
-            # tells the new sidecar from the old file; a first write leaves no data file.
-            files.append(
-                (staged + SCHEMA_SUFFIX, lambda final: final.with_name(final.name + SCHEMA_SUFFIX))
+                rows = self.t.fmt.scan(staged, schema).select(pl.len()).collect().item()
+        return staged, rows
+
+    def _publish(self, staged: str, final: UPath, schema: pl.Schema) -> None:
+        """Publish the data file, then its sidecar naming the data's identity."""
+        published = self.t.store.publish(staged, final)
+        if not self.t.fmt.sidecar_schema:
+            return
+        sidecar = staged + SCHEMA_SUFFIX
+        with open(sidecar, "w") as out:
+            json.dump({**core.schema_to_json(schema), **published.as_json()}, out, indent=1)
+        self.t.store.publish(sidecar, final.with_name(final.name + SCHEMA_SUFFIX))
+        if not is_local(final) and identity(final) != published:  # no lock there: check
+            raise ValueError(
+                f"another writer replaced {final} while this write published it; materialize"
+                " the asset again (writers of one asset on object storage must take turns)"
             )
-        files.append((staged, lambda final: final))
-        return files, rows
 
-    @contextmanager
-    def _staging_folder(self, final: UPath) -> Iterator[str]:
-        """A private folder to write into, on the same filesystem as `final` when it is local.
-
-        The whole folder is removed afterwards, used or not: a writer thread that outlives a
-        failed write (polars sinks stream in the background) cannot leave a file behind.
-        """
-        if _is_local(final):
-            final.parent.mkdir(parents=True, exist_ok=True)
-            folder = os.path.join(final.parent.path, f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
-            os.mkdir(folder)
-        else:
-            folder = tempfile.mkdtemp(prefix="honey_duck_stage_")
-        try:
-            yield folder
-        finally:
-            for _ in range(20):
-                shutil.rmtree(folder, ignore_errors=True)
-                if not os.path.exists(folder):
-                    break
-                time.sleep(0.05)
-
-    @staticmethod
-    def _publish(staged: str, final: UPath) -> None:
-        if _is_local(final):
-            os.replace(staged, final.path)  # atomic on one filesystem
-        else:
-            final.fs.put_file(staged, final.path)  # an object PUT is atomic for readers
-
-    # -- reading --------------------------------------------------------------------------
+    # -- reading ----------------------------------------------------------------------------
 
     def _scan(self, path: UPath, schema: pl.Schema | None) -> pl.LazyFrame:
-        return self._format.scan(self._local_copy(path), schema)
+        return self.t.fmt.scan(self.t.store.local_copy(path), schema)
 
-    def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame:
-        key = context.asset_key
-        asset = key.to_user_string()
-        partitions = None
-        try:
-            if context.has_asset_partitions:
-                partitions = core.parts_for(
-                    context.asset_partitions_def, context.asset_partition_keys
+    def read(
+        self,
+        location: dg.AssetKey,
+        columns: Sequence[str] | None,
+        partitions: core.PartitionSlice | None,
+    ) -> pl.LazyFrame:
+        if partitions is None:
+            paths = [self.t.path(location, None)]
+        else:
+            paths = [self.t.path(location, p) for p in partitions.parts]
+            self._check_finished(location, paths)
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} file(s) not found, e.g. {missing[0]}; materialize it first"
+            )
+        frames = [self._scan(p, self._schema_of(p)) for p in paths]
+        frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+        return frame.select(columns) if columns else frame
+
+    def _check_finished(self, key: dg.AssetKey, paths: Sequence[UPath]) -> None:
+        """Refuse to read partitions a range write announced and never finished publishing."""
+        folder = self.t.folder(key)
+        wanted = {p.path[len(folder.path) + 1 :] for p in paths}
+        for marker, doc in self.t.store.pending(folder).items():
+            unfinished = sorted(wanted & set(doc.get("files", [])))
+            if unfinished:
+                raise ValueError(
+                    f"a write of {len(doc['files'])} partition files that started at"
+                    f" {doc.get('started')} has not finished ({marker.name}): {unfinished[:3]}"
+                    f"{' ...' if len(unfinished) > 3 else ''} may hold a mix of old and new"
+                    " rows; wait for that run, or materialize those partitions again"
                 )
-                paths = [self._object_path(key, p) for p in partitions.parts]
-            else:
-                paths = [self._object_path(key, None)]
-            missing = [str(p) for p in paths if not p.exists()]
-            if missing:
-                raise FileNotFoundError(
-                    f"{len(missing)} file(s) not found, e.g. {missing[0]}; materialize it first"
-                )
-            frames = [self._scan(p, self._stored_schema(p)) for p in paths]
-            frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-            columns = core.input_columns(context)
-            if columns:
-                frame = frame.select(columns)
-        except Exception as exc:
-            label = partitions.label() if partitions else None
-            raise core.SinkError(self.format, asset, f"cannot read: {exc}", label) from exc
-        return frame if core.is_lazy_annotation(context) else frame.collect()
+
+
+def _sheet_title(stem: str) -> str:
+    """An Excel sheet name from a file stem: at most 31 characters, none of []:*?/\\."""
+    return utf16_prefix(stem.translate(_SHEET_FORBIDDEN).strip("'"), SHEET_NAME_UNITS) or "Sheet"
 
 
 def _safe(key: str) -> str:

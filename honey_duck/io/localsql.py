@@ -5,21 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import polars as pl
 from pydantic import Field
 
-from honey_duck.io.sql import (
-    Cursor,
-    Dialect,
-    SqlIOManager,
-    Table,
-    arrow_batches,
-    committing,
-    json_text,
-    parse_type,
-)
+from honey_duck.io.sink import Target
+from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type
+from honey_duck.io.sql.session import arrow_batches, committing
+from honey_duck.io.sql.target import SqlIOManager, SqlTarget
 
 _SCALARS: dict[type[pl.DataType], str] = {
     pl.Int8: "TINYINT",
@@ -111,12 +105,14 @@ class DuckDBDialect(Dialect):
         return any(set(row[0]) == set(keys) for row in cursor.fetchall())
 
 
-class LocalSqlIOManager(SqlIOManager):
+class LocalSqlTarget(SqlTarget):
     """A SQL sink's tables in an embedded DuckDB file: same transactions, no server."""
 
-    database: str = Field(description="Path of the DuckDB file.")
+    word = "duckdb"
 
-    storage_kind: ClassVar[str] = "duckdb"
+    def __init__(self, database: str, default_schema: str, batch_rows: int) -> None:
+        super().__init__(default_schema)
+        self.database, self.batch_rows = database, batch_rows
 
     def dialect(self) -> Dialect:
         return DuckDBDialect()
@@ -132,7 +128,8 @@ class LocalSqlIOManager(SqlIOManager):
             yield cursor
 
     def load(self, cursor: Cursor, table: Table, frame: pl.LazyFrame, temporary: bool) -> None:
-        name = self.dialect().quote(table.name) if temporary else self.dialect().table(table)
+        d = self.dialect()
+        name = d.quote(table.name) if temporary else d.table(table)
         cursor.register("_hd_batches", arrow_batches(frame, self.batch_rows))  # type: ignore[attr-defined]
         try:
             cursor.execute(f"INSERT INTO {name} SELECT * FROM _hd_batches")
@@ -142,5 +139,23 @@ class LocalSqlIOManager(SqlIOManager):
     def fetch(self, cursor: Cursor, sql: str, params: list[Any]) -> pl.DataFrame:
         return cursor.execute(sql, params).pl()  # type: ignore[attr-defined]
 
-    def uri(self, table: Table) -> str:
-        return f"duckdb://{Path(self.database).resolve()}?table={table}"
+    def transient(self, exc: BaseException) -> bool:
+        # Another process holds the file (DuckDB allows one writer process at a time): it lets
+        # go when its transaction ends, so concurrent runs and backfills take turns.
+        return "could not set lock on file" in str(exc).lower() or super().transient(exc)
+
+    def uri(self, location: Table, partitions: Any = None) -> str:
+        return f"duckdb://{Path(self.database).resolve()}?table={location}"
+
+
+class LocalSqlIOManager(SqlIOManager):
+    """A SQL sink's tables in an embedded DuckDB file: same transactions, no server."""
+
+    database: str = Field(description="Path of the DuckDB file.")
+
+    @classmethod
+    def target_class(cls) -> type[Target]:
+        return LocalSqlTarget
+
+    def target(self) -> LocalSqlTarget:
+        return LocalSqlTarget(self.database, self.default_schema, self.batch_rows)

@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
-from urllib.parse import quote as urlquote
+from typing import Any
 
 import polars as pl
 from pydantic import Field
 
-from honey_duck.io.sql import (
-    Cursor,
-    Dialect,
-    SqlIOManager,
-    Table,
-    committing,
-    connect_failed,
-    json_text,
-    parse_type,
-    widen,
-)
+from honey_duck.io.connections import PostgresConfig
+from honey_duck.io.faults import connect_failed
+from honey_duck.io.sink import Target
+from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type, widen
+from honey_duck.io.sql.session import arrow_batches, committing
+from honey_duck.io.sql.target import SqlIOManager, SqlTarget
 
 # SQLSTATE classes and codes worth a retry: connection failures, serialization failures,
-# deadlocks, lock timeouts, and a server shutting down or cancelling the session.
-TRANSIENT_STATES = ("08", "40001", "40P01", "55P03", "57P01", "57P02", "57P03")
+# deadlocks, lock timeouts, too many connections, and a server shutting down, crashed or in
+# recovery (57P01..57P03).
+TRANSIENT_STATES = ("08", "40001", "40P01", "53300", "55P03", "57P01", "57P02", "57P03")
 
 TYPES: dict[type[pl.DataType], str] = {
     pl.Int8: "smallint",
@@ -132,60 +127,32 @@ class PostgresDialect(Dialect):
         return any(set(row[0]) == set(keys) for row in cursor.fetchall())
 
 
-class PostgresIOManager(SqlIOManager):
-    """Writes polars frames to PostgreSQL tables: binary COPY, staging, one transaction."""
+class PostgresTarget(SqlTarget):
+    """A PostgreSQL database: ADBC's binary COPY in, Arrow out."""
 
-    host: str = Field(default="127.0.0.1", description="Server host.")
-    port: int = Field(default=5432, description="Server port.")
-    user: str = Field(default="postgres", description="Role to connect as.")
-    password: str | None = Field(default=None, description="Password; use dg.EnvVar.")
-    database: str = Field(default="postgres", description="Database name.")
-    connect_timeout: int = Field(default=10, description="Seconds to wait for a connection.")
+    word = "postgres"
 
-    storage_kind: ClassVar[str] = "postgres"
-
-    @classmethod
-    def from_url(cls, url: str, **config: Any) -> PostgresIOManager:
-        """Build from a `postgresql://user:password@host:port/database` URL."""
-        from urllib.parse import unquote, urlsplit
-
-        parts = urlsplit(url)
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 5432,
-            user=unquote(parts.username or "postgres"),
-            password=unquote(parts.password) if parts.password else None,
-            database=unquote(parts.path.lstrip("/") or "postgres"),
-            **config,
-        )
+    def __init__(self, connection: PostgresConfig, default_schema: str, batch_rows: int) -> None:
+        super().__init__(default_schema)
+        self.connection, self.batch_rows = connection, batch_rows
 
     def dialect(self) -> Dialect:
         return PostgresDialect()
-
-    def _url(self) -> str:
-        auth = urlquote(self.user, safe="")
-        if self.password:
-            auth += ":" + urlquote(self.password, safe="")
-        return (
-            f"postgresql://{auth}@{self.host}:{self.port}/{urlquote(self.database, safe='')}"
-            f"?application_name=honey_duck&connect_timeout={self.connect_timeout}"
-        )
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
         import adbc_driver_postgresql.dbapi as adbc
 
         try:
-            connection = adbc.connect(self._url())
+            connection = adbc.connect(self.connection.url())
         except Exception as exc:
-            where = f"{self.host}:{self.port} (database {self.database!r}, user {self.user!r})"
-            raise connect_failed("PostgreSQL", where, exc) from None
+            raise connect_failed(
+                "PostgreSQL", self.connection.where(), exc, TRANSIENT_STATES
+            ) from None
         with committing(connection, connection.cursor()) as cursor:
             yield cursor
 
     def load(self, cursor: Cursor, table: Table, frame: pl.LazyFrame, temporary: bool) -> None:
-        from honey_duck.io.sql import arrow_batches
-
         cursor.adbc_ingest(  # type: ignore[attr-defined]
             table.name,
             arrow_batches(frame, self.batch_rows),
@@ -201,6 +168,8 @@ class PostgresIOManager(SqlIOManager):
     def transient(self, exc: BaseException) -> bool:
         import adbc_driver_manager
 
+        if super().transient(exc):
+            return True
         state = getattr(exc, "sqlstate", None) or ""
         status = getattr(exc, "status_code", None)
         network = status in (
@@ -209,8 +178,29 @@ class PostgresIOManager(SqlIOManager):
         )
         return network or state.startswith(TRANSIENT_STATES)
 
-    def uri(self, table: Table) -> str:
-        return f"postgresql://{self.host}:{self.port}/{self.database}?table={table}"
+    def uri(self, location: Table, partitions: Any = None) -> str:
+        c = self.connection
+        return f"postgresql://{c.host}:{c.port}/{c.database}?table={location}"
 
-    def secrets(self) -> list[str | None]:
-        return [self.password, urlquote(self.password, safe="") if self.password else None]
+    def secrets(self) -> Sequence[str | None]:
+        return self.connection.secrets()
+
+
+class PostgresIOManager(SqlIOManager):
+    """Writes polars frames to PostgreSQL tables: binary COPY, staging, one transaction."""
+
+    connection: PostgresConfig = Field(
+        default_factory=PostgresConfig, description="Where the server is; password via EnvVar."
+    )
+
+    @classmethod
+    def from_url(cls, url: str, **config: Any) -> PostgresIOManager:
+        """Build from a `postgresql://user:password@host:port/database` URL."""
+        return cls(connection=PostgresConfig.from_url(url), **config)
+
+    @classmethod
+    def target_class(cls) -> type[Target]:
+        return PostgresTarget
+
+    def target(self) -> PostgresTarget:
+        return PostgresTarget(self.connection, self.default_schema, self.batch_rows)

@@ -1,7 +1,7 @@
 """The Redshift sink: Parquet staged to S3 in bounded files, COPY into staging, one transaction.
 
 The transactional part (staging, swap, delete of the partition slice, upsert) is the shared SQL
-write of `honey_duck.io.sql`. `engine="postgres"` runs that same write against a PostgreSQL
+write of `honey_duck.io.sql.session`. `engine="postgres"` runs that same write against a PostgreSQL
 server, loading the staged Parquet over psycopg instead of `COPY ... FROM 's3://...'`, which is
 how the tests exercise it without Redshift (see the README for what that leaves untested).
 """
@@ -15,7 +15,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import dagster as dg
 import polars as pl
@@ -24,18 +24,14 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from honey_duck.io import core
+from honey_duck.io.connections import PostgresConfig, S3Config
+from honey_duck.io.faults import connect_failed
+from honey_duck.io.postgres import TRANSIENT_STATES, PostgresDialect
 from honey_duck.io.postgres import TYPES as POSTGRES_TYPES
-from honey_duck.io.postgres import PostgresDialect
-from honey_duck.io.sql import (
-    Cursor,
-    Dialect,
-    SqlIOManager,
-    Table,
-    committing,
-    connect_failed,
-    parse_type,
-    widen,
-)
+from honey_duck.io.sink import Target
+from honey_duck.io.sql.dialect import Cursor, Dialect, Table, parse_type, widen
+from honey_duck.io.sql.session import committing
+from honey_duck.io.sql.target import SqlIOManager, SqlTarget
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -169,70 +165,45 @@ class RedshiftOnPostgresDialect(RedshiftDialect):
         return super().read_column(name, sql_type)
 
 
-class RedshiftIOManager(SqlIOManager):
-    """Writes polars frames to Redshift: Parquet staged to S3, COPY, swap in one transaction."""
+class RedshiftTarget(SqlTarget):
+    """A Redshift cluster or workgroup: Parquet staged to S3, COPY, swap in one transaction."""
 
-    host: str = Field(description="Cluster or workgroup endpoint host.")
-    port: int = Field(default=5439, description="Port.")
-    user: str = Field(description="Database user.")
-    password: str | None = Field(default=None, description="Password; use dg.EnvVar.")
-    database: str = Field(default="dev", description="Database name.")
-    iam_role: str = Field(default="", description="IAM role ARN that COPY reads S3 with.")
-    s3_bucket: str = Field(description="Bucket for staged Parquet files.")
-    s3_prefix: str = Field(default="honey_duck/staging", description="Key prefix for staging.")
-    s3_region: str | None = Field(default=None, description="Bucket region.")
-    s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint (non-AWS S3).")
-    aws_access_key_id: str | None = Field(default=None, description="Staging key; dg.EnvVar.")
-    aws_secret_access_key: str | None = Field(default=None, description="Staging secret.")
-    max_file_rows: int = Field(default=1_000_000, description="Rows per staged Parquet file.")
-    engine: Literal["redshift", "postgres"] = Field(
-        default="redshift",
-        description="`postgres` runs the same load against PostgreSQL (tests, demos).",
-    )
-    connect_timeout: int = Field(default=10, description="Seconds to wait for a connection.")
+    word = "redshift"
 
-    storage_kind: ClassVar[str] = "redshift"
+    def __init__(self, config: RedshiftIOManager) -> None:
+        super().__init__(config.default_schema)
+        self.c = config
+        self.connection = config.connection
 
     def dialect(self) -> Dialect:
-        return RedshiftOnPostgresDialect() if self.engine == "postgres" else RedshiftDialect()
+        return RedshiftOnPostgresDialect() if self.c.engine == "postgres" else RedshiftDialect()
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
         import psycopg
 
+        c = self.connection
         try:
             connection = psycopg.connect(
-                host=self.host,
-                port=self.port,
-                user=self.user,
-                password=self.password,
-                dbname=self.database,
+                host=c.host,
+                port=c.port,
+                user=c.user,
+                password=c.password,
+                dbname=c.database,
                 application_name="honey_duck",
-                connect_timeout=self.connect_timeout,
+                connect_timeout=c.connect_timeout,
             )
         except Exception as exc:
-            where = f"{self.host}:{self.port} (database {self.database!r}, user {self.user!r})"
-            raise connect_failed(self.engine, where, exc) from None
+            raise connect_failed(self.c.engine, c.where(), exc, TRANSIENT_STATES) from None
         with committing(connection, connection.cursor()) as cursor:
             yield _BoundCursor(cursor)
 
     # -- staging ----------------------------------------------------------------------------
 
-    def _s3(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.s3_endpoint_url,
-            region_name=self.s3_region,
-            aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key,
-        )
-
     def _check_names(self) -> None:
-        if not BUCKET.match(self.s3_bucket) or not PREFIX.match(self.s3_prefix):
-            raise ValueError(f"s3_bucket {self.s3_bucket!r} or s3_prefix is not a plain S3 name")
-        if self.engine == "redshift" and not ROLE_ARN.match(self.iam_role):
+        if not BUCKET.match(self.c.s3_bucket) or not PREFIX.match(self.c.s3_prefix):
+            raise ValueError(f"s3_bucket {self.c.s3_bucket!r} or s3_prefix is not a plain S3 name")
+        if self.c.engine == "redshift" and not ROLE_ARN.match(self.c.iam_role):
             raise ValueError(
                 "iam_role must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
             )
@@ -240,26 +211,26 @@ class RedshiftIOManager(SqlIOManager):
     def stage(self, frame: pl.LazyFrame) -> tuple[str, list[str]]:
         """Write `frame` as Parquet files of at most `max_file_rows` rows under one new prefix."""
         self._check_names()
-        prefix = f"{self.s3_prefix.strip('/')}/{uuid.uuid4().hex}/"
-        s3, keys = self._s3(), []
+        prefix = f"{self.c.s3_prefix.strip('/')}/{uuid.uuid4().hex}/"
+        s3, keys = self.c.s3.client(), []
         with tempfile.TemporaryDirectory(prefix="honey_duck_stage_") as folder:
             writer, path, rows = None, "", 0
 
             def publish() -> None:
                 key = f"{prefix}part-{len(keys):05d}.parquet"
-                s3.upload_file(path, self.s3_bucket, key)
+                s3.upload_file(path, self.c.s3_bucket, key)
                 keys.append(key)
                 os.remove(path)
 
             try:
-                for batch in core.iter_batches(frame, min(self.batch_rows, self.max_file_rows)):
+                for batch in core.iter_batches(frame, min(self.c.batch_rows, self.c.max_file_rows)):
                     table = batch.to_arrow()
                     if writer is None:
                         path = os.path.join(folder, f"part-{len(keys):05d}.parquet")
                         writer, rows = pq.ParquetWriter(path, table.schema), 0
                     writer.write_table(table)
                     rows += table.num_rows
-                    if rows >= self.max_file_rows:
+                    if rows >= self.c.max_file_rows:
                         writer.close()
                         writer = None
                         publish()
@@ -277,15 +248,15 @@ class RedshiftIOManager(SqlIOManager):
 
     def unstage(self, keys: Sequence[str]) -> None:
         """Delete staged files, 1,000 per request (S3's limit); raise if any stays."""
-        s3 = self._s3()
+        s3 = self.c.s3.client()
         for start in range(0, len(keys), 1000):
             chunk = [{"Key": k} for k in keys[start : start + 1000]]
-            answer = s3.delete_objects(Bucket=self.s3_bucket, Delete={"Objects": chunk})
+            answer = s3.delete_objects(Bucket=self.c.s3_bucket, Delete={"Objects": chunk})
             errors = answer.get("Errors") or []
             if errors:
                 first = errors[0]
                 raise RuntimeError(
-                    f"could not delete {len(errors)} staged file(s) in s3://{self.s3_bucket},"
+                    f"could not delete {len(errors)} staged file(s) in s3://{self.c.s3_bucket},"
                     f" e.g. {first.get('Key')}: {first.get('Code')} {first.get('Message')};"
                     " delete them by hand or with a lifecycle rule on the staging prefix"
                 )
@@ -296,9 +267,9 @@ class RedshiftIOManager(SqlIOManager):
         if not keys:  # no rows: nothing staged, and COPY of an empty prefix is an error
             return
         try:
-            if self.engine == "redshift":
-                uri = f"s3://{self.s3_bucket}/{prefix}"
-                statement = RedshiftDialect().copy(table, columns, uri, self.iam_role, temporary)
+            if self.c.engine == "redshift":
+                uri = f"s3://{self.c.s3_bucket}/{prefix}"
+                statement = RedshiftDialect().copy(table, columns, uri, self.c.iam_role, temporary)
                 cursor.execute(statement)
             else:
                 self._copy_into_postgres(cursor, table, columns, keys, temporary)
@@ -318,10 +289,10 @@ class RedshiftIOManager(SqlIOManager):
         dialect = PostgresDialect()  # psycopg's COPY takes no parameters: no `%%` doubling
         name = dialect.quote(table.name) if temporary else dialect.table(table)
         names = ", ".join(dialect.quote(c) for c in columns)
-        s3 = self._s3()
+        s3 = self.c.s3.client()
         with cursor.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
             for key in keys:
-                body = s3.get_object(Bucket=self.s3_bucket, Key=key)["Body"].read()
+                body = s3.get_object(Bucket=self.c.s3_bucket, Key=key)["Body"].read()
                 for batch in pq.ParquetFile(pa.BufferReader(body)).iter_batches():
                     for row in pl.from_arrow(batch).iter_rows():  # type: ignore[union-attr]
                         copy.write_row([_postgres_value(v) for v in row])
@@ -336,14 +307,44 @@ class RedshiftIOManager(SqlIOManager):
     def transient(self, exc: BaseException) -> bool:
         import psycopg
 
+        if super().transient(exc):
+            return True
         state = getattr(exc, "sqlstate", None) or ""
         return isinstance(exc, psycopg.OperationalError) or state.startswith(("40001", "40P01"))
 
-    def uri(self, table: Table) -> str:
-        return f"redshift://{self.host}:{self.port}/{self.database}?table={table}"
+    def uri(self, location: Table, partitions: Any = None) -> str:
+        c = self.connection
+        return f"redshift://{c.host}:{c.port}/{c.database}?table={location}"
 
-    def secrets(self) -> list[str | None]:
-        return [self.password, self.aws_secret_access_key]
+    def secrets(self) -> Sequence[str | None]:
+        return [*self.connection.secrets(), *self.c.s3.secrets()]
+
+
+class RedshiftIOManager(SqlIOManager):
+    """Writes polars frames to Redshift: Parquet staged to S3, COPY, swap in one transaction."""
+
+    connection: PostgresConfig = Field(
+        description="The cluster or workgroup endpoint (Redshift speaks PostgreSQL's protocol;"
+        " its port is usually 5439)."
+    )
+    iam_role: str = Field(default="", description="IAM role ARN that COPY reads S3 with.")
+    s3_bucket: str = Field(description="Bucket for staged Parquet files.")
+    s3_prefix: str = Field(default="honey_duck/staging", description="Key prefix for staging.")
+    s3: S3Config = Field(
+        default_factory=S3Config, description="Endpoint and keys of the staging bucket."
+    )
+    max_file_rows: int = Field(default=1_000_000, description="Rows per staged Parquet file.")
+    engine: Literal["redshift", "postgres"] = Field(
+        default="redshift",
+        description="`postgres` runs the same load against PostgreSQL (tests, demos).",
+    )
+
+    @classmethod
+    def target_class(cls) -> type[Target]:
+        return RedshiftTarget
+
+    def target(self) -> RedshiftTarget:
+        return RedshiftTarget(self)
 
 
 class _BoundCursor:

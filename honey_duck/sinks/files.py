@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from honey_duck.environments import Environment
+from honey_duck.environments import Environment, dev_s3
 from honey_duck.io.files import FileIOManager
 
 FILES_URL_VAR = "HONEY_DUCK_FILES_URL"
@@ -16,11 +16,7 @@ def file_resources(fmt: str, env: Environment) -> dict[str, dg.ConfigurableIOMan
         manager = FileIOManager(format=fmt, base_path=dg.EnvVar(FILES_URL_VAR))
     elif env.name == "dev":  # the S3 server of `python3 tasks.py services` or docker compose
         manager = FileIOManager(
-            format=fmt,
-            base_path=f"s3://{env.setting('HONEY_DUCK_BUCKET')}/output",
-            endpoint_url=env.setting("HONEY_DUCK_S3_ENDPOINT"),
-            access_key_id=dg.EnvVar("HONEY_DUCK_S3_ACCESS_KEY_ID"),
-            secret_access_key=dg.EnvVar("HONEY_DUCK_S3_SECRET_ACCESS_KEY"),
+            format=fmt, base_path=f"s3://{env.setting('HONEY_DUCK_BUCKET')}/output", s3=dev_s3(env)
         )
     else:
         manager = FileIOManager(format=fmt, base_path=env.path("output"))

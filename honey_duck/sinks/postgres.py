@@ -3,11 +3,24 @@
 import dagster as dg
 
 from honey_duck.environments import Environment
+from honey_duck.io.connections import PostgresConfig
 from honey_duck.io.localsql import LocalSqlIOManager
 from honey_duck.io.postgres import PostgresIOManager
 from honey_duck.sinks.assets import sink_assets
 
 assets = sink_assets("postgres", kinds={"postgres", "polars"})
+
+
+def prod_connection(prefix: str, port: int | None = None) -> PostgresConfig:
+    """A PostgreSQL-protocol connection from `<prefix>_HOST`, `_PORT` (unless given), `_USER`,
+    `_PASSWORD` and `_DATABASE`."""
+    return PostgresConfig(
+        host=dg.EnvVar(f"{prefix}_HOST"),
+        port=port if port is not None else dg.EnvVar.int(f"{prefix}_PORT"),
+        user=dg.EnvVar(f"{prefix}_USER"),
+        password=dg.EnvVar(f"{prefix}_PASSWORD"),
+        database=dg.EnvVar(f"{prefix}_DATABASE"),
+    )
 
 
 def resources(env: Environment) -> dict:
@@ -16,11 +29,5 @@ def resources(env: Environment) -> dict:
     elif env.name == "dev":
         manager = PostgresIOManager.from_url(env.setting("HONEY_DUCK_POSTGRES_URL"))
     else:
-        manager = PostgresIOManager(
-            host=dg.EnvVar("HONEY_DUCK_POSTGRES_HOST"),
-            port=dg.EnvVar.int("HONEY_DUCK_POSTGRES_PORT"),
-            user=dg.EnvVar("HONEY_DUCK_POSTGRES_USER"),
-            password=dg.EnvVar("HONEY_DUCK_POSTGRES_PASSWORD"),
-            database=dg.EnvVar("HONEY_DUCK_POSTGRES_DATABASE"),
-        )
+        manager = PostgresIOManager(connection=prod_connection("HONEY_DUCK_POSTGRES"))
     return {"postgres_io_manager": manager}

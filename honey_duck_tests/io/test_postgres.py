@@ -20,9 +20,10 @@ import polars as pl
 import psycopg
 import pytest
 
+from honey_duck.io.connections import PostgresConfig
 from honey_duck.io.localsql import LocalSqlIOManager
 from honey_duck.io.postgres import PostgresIOManager
-from honey_duck.io.sql import SqlIOManager
+from honey_duck.io.sql.target import SqlIOManager
 from honey_duck_tests.io.runs import error_of, run
 
 MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
@@ -377,7 +378,8 @@ def test_a_transient_failure_is_retried(postgres_url: str) -> None:
 
 
 def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
-    io = PostgresIOManager(host="127.0.0.1", port=1, password="s3cret-Pa55", connect_timeout=2)
+    connection = PostgresConfig(port=1, password="s3cret-Pa55", connect_timeout=2)
+    io = PostgresIOManager(connection=connection)
     message = error_of(run(io, lambda: pl.DataFrame({"id": [1]})))
     assert "cannot connect to PostgreSQL at 127.0.0.1:1" in message
     assert "s3cret-Pa55" not in message
@@ -394,7 +396,7 @@ def _connect_error(connect: Callable[[], Any]) -> BaseException:
 def test_refused_connections_are_transient_and_refusals_of_us_are_not(postgres_url: str) -> None:
     import adbc_driver_postgresql.dbapi as adbc
 
-    from honey_duck.io.sql import connect_failed
+    from honey_duck.io.faults import connect_failed
 
     refused = _connect_error(lambda: adbc.connect("postgresql://postgres@127.0.0.1:1/postgres"))
     assert connect_failed("PostgreSQL", "127.0.0.1:1", refused).transient
@@ -412,7 +414,7 @@ def test_a_server_that_comes_up_during_the_retries_gets_the_write(tmp_path: Path
     from honey_duck import services
 
     port = services.free_port()
-    io = PostgresIOManager(host="127.0.0.1", port=port, retries=4, connect_timeout=2)
+    io = PostgresIOManager(connection=PostgresConfig(port=port, connect_timeout=2), retries=4)
     started: list[services.Postgres] = []
 
     def start_late() -> None:

@@ -16,8 +16,10 @@ import sqlglot
 from sqlglot import exp
 
 from honey_duck.io import core
+from honey_duck.io.connections import PostgresConfig, S3Config
 from honey_duck.io.redshift import RedshiftDialect, RedshiftIOManager
-from honey_duck.io.sql import Table, write
+from honey_duck.io.sql.dialect import Table
+from honey_duck.io.sql.target import write
 from honey_duck_tests.io.runs import error_of, run
 
 MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
@@ -135,22 +137,17 @@ def test_the_plans_say_what_redshift_needs() -> None:
 
 @pytest.fixture
 def redshift(postgres_url: str, s3) -> tuple[RedshiftIOManager, str, Any]:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(postgres_url)
     bucket = s3.create_bucket("redshift")
     io = RedshiftIOManager(
         engine="postgres",
-        host=parts.hostname,
-        port=parts.port,
-        user=parts.username or "postgres",
-        password=parts.password,
-        database=parts.path.lstrip("/") or "postgres",
+        connection=PostgresConfig.from_url(postgres_url),
         s3_bucket=bucket,
-        s3_endpoint_url=s3.endpoint_url,
-        s3_region=s3.region,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
+        s3=S3Config(
+            endpoint_url=s3.endpoint_url,
+            region=s3.region,
+            access_key_id=s3.access_key,
+            secret_access_key=s3.secret_key,
+        ),
         max_file_rows=1000,
         batch_rows=250,
         default_schema=f"rs_{time.time_ns() % 10**8}",
@@ -161,7 +158,7 @@ def redshift(postgres_url: str, s3) -> tuple[RedshiftIOManager, str, Any]:
 def test_staging_writes_bounded_parquet_files_and_cleans_them_up(redshift) -> None:
     io, bucket, client = redshift
     frame = pl.LazyFrame({"id": range(3_500), "v": [str(i) for i in range(3_500)]})
-    prefix, keys = io.stage(frame)
+    prefix, keys = io.target().stage(frame)
     try:
         sizes = []
         for key in keys:
@@ -170,7 +167,7 @@ def test_staging_writes_bounded_parquet_files_and_cleans_them_up(redshift) -> No
         assert sizes == [1000, 1000, 1000, 500]
         assert key.startswith(prefix) and prefix.startswith("honey_duck/staging/")
     finally:
-        io.unstage(keys)
+        io.target().unstage(keys)
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 
 
@@ -236,10 +233,10 @@ def test_upserts_use_delete_using_and_a_failed_load_keeps_the_old_table(
 
 def test_a_bad_iam_role_is_refused_before_anything_is_staged(s3) -> None:
     io = RedshiftIOManager(
-        host="127.0.0.1", user="u", s3_bucket="b-1", iam_role="'; DROP TABLE x; --"
+        connection=PostgresConfig(user="u"), s3_bucket="b-1", iam_role="'; DROP TABLE x; --"
     )
     with pytest.raises(ValueError, match="iam_role must be an IAM role ARN"):
-        io.stage(pl.LazyFrame({"a": [1]}))
+        io.target().stage(pl.LazyFrame({"a": [1]}))
 
 
 def test_odd_identifiers_and_an_empty_frame_load(redshift, postgres_url: str) -> None:
@@ -292,5 +289,5 @@ def test_unstaging_deletes_more_files_than_one_request_takes(redshift) -> None:
     keys = [f"honey_duck/staging/many/part-{i:05d}.parquet" for i in range(1_005)]
     for key in keys:
         client.put_object(Bucket=bucket, Key=key, Body=b"")
-    io.unstage(keys)
+    io.target().unstage(keys)
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0

@@ -1,0 +1,111 @@
+"""A SQL database as a target on the sink seam: what every SQL target shares.
+
+A SQL target names its dialect, opens a transaction, loads rows into a table and fetches a
+SELECT; the flow (`honey_duck.io.sink`) and the transactional write
+(`honey_duck.io.sql.session`) do the rest.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from honey_duck.io import core
+from honey_duck.io.sink import SinkIOManager, Target, write_through
+from honey_duck.io.sql.dialect import Column, Cursor, Dialect, Table
+from honey_duck.io.sql.session import Loader, SqlSession
+
+
+def table_for(key: dg.AssetKey, metadata: Mapping[str, Any], default_schema: str) -> Table:
+    """`schema.table` from the asset key (prefix = schema), or `schema` / `table` metadata."""
+    path = key.path
+    schema = metadata.get("schema") or (path[-2] if len(path) > 1 else default_schema)
+    return Table(str(schema), str(metadata.get("table") or path[-1]))
+
+
+class SqlTarget(Target):
+    """What a SQL target adds: a dialect, a transaction, a loader and a fetcher."""
+
+    def __init__(self, default_schema: str) -> None:
+        self.default_schema = default_schema
+
+    @abc.abstractmethod
+    def dialect(self) -> Dialect: ...
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[Cursor]:
+        """A cursor in one transaction: committed on success, rolled back on any error."""
+
+    @abc.abstractmethod
+    def load(self, cursor: Cursor, table: Table, frame: pl.LazyFrame, temporary: bool) -> None:
+        """Load the frame's rows into an existing table, in bulk."""
+
+    @abc.abstractmethod
+    def fetch(self, cursor: Cursor, sql: str, params: list[Any]) -> pl.DataFrame:
+        """Run a SELECT and return its rows."""
+
+    # -- the seam ---------------------------------------------------------------------------
+
+    def unsupported(self, dtype: pl.DataType) -> str | None:
+        try:
+            self.dialect().column_type(dtype)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def column_type(self, dtype: pl.DataType) -> Column:
+        sql = self.dialect().column_type(dtype)
+        return Column(sql, f"{dtype} ({sql})")
+
+    def locate(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> Table:
+        return table_for(key, metadata, self.default_schema)
+
+    def table_name(self, location: Table) -> str:
+        return str(location)
+
+    @contextmanager
+    def session(self) -> Iterator[SqlSession]:
+        with self.transaction() as cursor:
+            yield SqlSession(self.dialect(), cursor, self.load, self.fetch)
+
+
+class SqlIOManager(SinkIOManager):
+    """The configuration every SQL sink shares."""
+
+    default_schema: str = Field(
+        default="public", description="Schema for assets whose key has no prefix."
+    )
+
+
+def write(
+    cursor: Cursor,
+    dialect: Dialect,
+    table: Table,
+    frame: pl.LazyFrame,
+    settings: core.WriteSettings,
+    partitions: core.PartitionSlice | None,
+    load: Loader,
+) -> int:
+    """Run one write on a cursor the caller owns (and commits): tools, and tests that record."""
+    from honey_duck.io.sink import Write
+
+    checked = core.validate(frame, settings, partitions)
+    session = SqlSession(dialect, cursor, load)
+
+    def column_type(dtype: pl.DataType) -> Column:
+        return Column(dialect.column_type(dtype), str(dtype))
+
+    incoming = frame.collect_schema()
+    plan = Write(table, frame, incoming, {}, None, settings, partitions, checked, 100_000)
+    rows, _ = write_through(session, column_type, str(table), plan)
+    return rows
+
+
+def sql_secrets(*secrets: Sequence[str | None]) -> list[str | None]:
+    return [s for group in secrets for s in group]
