@@ -7,19 +7,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from honey_duck import services
-
 ENV_VAR = "HONEY_DUCK_ENV"
 HOME_VAR = "HONEY_DUCK_HOME"
 INPUT_VAR = "HONEY_DUCK_INPUT"
 ENVIRONMENTS = ("local", "dev", "prod")
-# Where the `dev` servers are (python3 tasks.py services, or docker compose up); the defaults
-# are the ports both of those publish on 127.0.0.1.
+
+# The `dev` servers: `python3 tasks.py services` and `docker compose up` both publish them on these
+# ports of 127.0.0.1, and the variables, when set, point `dev` (and the tests) elsewhere.
+DEV_HOST = "127.0.0.1"
+POSTGRES_DEV_PORT = 55432
+S3_DEV_PORT = 58333
+S3_REGION = "us-east-1"
+DEV_BUCKET = "honey-duck"
+POSTGRES_URL_VAR = "HONEY_DUCK_POSTGRES_URL"
+S3_ENDPOINT_VAR = "HONEY_DUCK_S3_ENDPOINT"
+S3_ACCESS_KEY_VAR = "HONEY_DUCK_S3_ACCESS_KEY_ID"
+S3_SECRET_KEY_VAR = "HONEY_DUCK_S3_SECRET_ACCESS_KEY"
+S3_REGION_VAR = "HONEY_DUCK_S3_REGION"
+BUCKET_VAR = "HONEY_DUCK_BUCKET"
 DEV_SETTINGS = {
-    services.POSTGRES_URL_VAR: f"postgresql://postgres@127.0.0.1:{services.POSTGRES_DEV_PORT}/postgres",
-    services.S3_ENDPOINT_VAR: f"http://127.0.0.1:{services.S3_DEV_PORT}",
-    services.S3_REGION_VAR: services.S3_REGION,
-    "HONEY_DUCK_BUCKET": services.DEV_BUCKET,
+    POSTGRES_URL_VAR: f"postgresql://postgres@{DEV_HOST}:{POSTGRES_DEV_PORT}/postgres",
+    S3_ENDPOINT_VAR: f"http://{DEV_HOST}:{S3_DEV_PORT}",
+    S3_REGION_VAR: S3_REGION,
+    BUCKET_VAR: DEV_BUCKET,
 }
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
