@@ -86,9 +86,9 @@ def main(argv: list[str]) -> int:
             python, "-m", "ruff", "format", "--check", "."
         )
     if task == "bench":
-        return hand_over(python, "-m", "honey_duck.benchmarks", *args)
+        return hand_over(python, "-m", "honey_duck_dev.benchmarks", *args)
     if task == "services":
-        return hand_over(python, "-m", "honey_duck.services", "up", *args)
+        return hand_over(python, "-m", "honey_duck_dev.services", "up", *args)
     if task == "dev":
         os.environ.setdefault("DAGSTER_HOME", str(ROOT))
         return hand_over(str(BIN / "dagster"), "dev", "-w", "workspace.yaml", *args)

@@ -9,20 +9,31 @@ from pathlib import Path
 
 import dagster as dg
 
-from honey_duck import services
 from honey_duck.io.connections import S3Config
 
 ENV_VAR = "HONEY_DUCK_ENV"
 HOME_VAR = "HONEY_DUCK_HOME"
 INPUT_VAR = "HONEY_DUCK_INPUT"
 ENVIRONMENTS = ("local", "dev", "prod")
-# Where the `dev` servers are (python3 tasks.py services, or docker compose up); the defaults
-# are the ports both of those publish on 127.0.0.1.
+
+# The `dev` servers: `python3 tasks.py services` and `docker compose up` both publish them on these
+# ports of 127.0.0.1, and the variables, when set, point `dev` (and the tests) elsewhere.
+DEV_HOST = "127.0.0.1"
+POSTGRES_DEV_PORT = 55432
+S3_DEV_PORT = 58333
+S3_REGION = "us-east-1"
+DEV_BUCKET = "honey-duck"
+POSTGRES_URL_VAR = "HONEY_DUCK_POSTGRES_URL"
+S3_ENDPOINT_VAR = "HONEY_DUCK_S3_ENDPOINT"
+S3_ACCESS_KEY_VAR = "HONEY_DUCK_S3_ACCESS_KEY_ID"
+S3_SECRET_KEY_VAR = "HONEY_DUCK_S3_SECRET_ACCESS_KEY"
+S3_REGION_VAR = "HONEY_DUCK_S3_REGION"
+BUCKET_VAR = "HONEY_DUCK_BUCKET"
 DEV_SETTINGS = {
-    services.POSTGRES_URL_VAR: f"postgresql://postgres@127.0.0.1:{services.POSTGRES_DEV_PORT}/postgres",
-    services.S3_ENDPOINT_VAR: f"http://127.0.0.1:{services.S3_DEV_PORT}",
-    services.S3_REGION_VAR: services.S3_REGION,
-    "HONEY_DUCK_BUCKET": services.DEV_BUCKET,
+    POSTGRES_URL_VAR: f"postgresql://postgres@{DEV_HOST}:{POSTGRES_DEV_PORT}/postgres",
+    S3_ENDPOINT_VAR: f"http://{DEV_HOST}:{S3_DEV_PORT}",
+    S3_REGION_VAR: S3_REGION,
+    BUCKET_VAR: DEV_BUCKET,
 }
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -53,10 +64,10 @@ class Environment:
 def dev_s3(env: Environment) -> S3Config:
     """The `dev` S3 server: its endpoint and region from settings, its keys from variables."""
     return S3Config(
-        endpoint_url=env.setting(services.S3_ENDPOINT_VAR),
-        region=env.setting(services.S3_REGION_VAR),
-        access_key_id=dg.EnvVar(services.S3_ACCESS_KEY_VAR),
-        secret_access_key=dg.EnvVar(services.S3_SECRET_KEY_VAR),
+        endpoint_url=env.setting(S3_ENDPOINT_VAR),
+        region=env.setting(S3_REGION_VAR),
+        access_key_id=dg.EnvVar(S3_ACCESS_KEY_VAR),
+        secret_access_key=dg.EnvVar(S3_SECRET_KEY_VAR),
     )
 
 

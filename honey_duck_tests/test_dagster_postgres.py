@@ -19,7 +19,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from honey_duck.environments import REPO_ROOT
-from honey_duck.services import HOST, free_port
+from honey_duck_dev.services.lifecycle import HOST, free_port
 
 DAGSTER_YAML = REPO_ROOT / "deploy" / "prod" / "dagster.yaml"
 # one process is enough to prove where the instance stores things, and three times faster

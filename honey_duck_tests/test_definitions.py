@@ -1,7 +1,15 @@
 """The code location: one graph in every environment, clear errors, the main command."""
 
+import ast
+import json
+import subprocess
+import sys
+from importlib import metadata
+
 import dagster as dg
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from honey_duck import environments
 from honey_duck.definitions import build
@@ -75,3 +83,93 @@ def test_the_local_environment_materializes_everything(local_run) -> None:
     for key, landed in local_run.landed.items():
         if key.path[-1] in ("sales_enriched", "sales_monthly") and landed.rows is not None:
             assert landed.rows == sales, key
+
+
+# Our own dev and test packages, and the process library the harness chose not to use.
+DEV_PACKAGES = {"honey_duck_dev", "honey_duck_tests", "mirakuru"}
+# pyarrow looks for pandas whenever it loads, and does without it
+PROBED = {"pandas"}
+# Runs in a fresh interpreter: the packages named in argv[1] behave as if not installed, and every
+# attempt to import one is recorded; then the code location loads and builds every environment.
+AS_DEPLOYED = """
+import json, sys
+
+absent, tried = set(json.loads(sys.argv[1])), set()
+
+
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in absent:
+            tried.add(name.partition(".")[0])
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+sys.meta_path.insert(0, Absent())
+from honey_duck import environments
+from honey_duck.definitions import build, defs
+
+defs()
+for name in environments.ENVIRONMENTS:
+    build(environments.environment(name, home=sys.argv[2]))
+loaded = {m.partition(".")[0] for m in sys.modules} & absent
+print(json.dumps({"tried": sorted(tried), "loaded": sorted(loaded)}))
+"""
+
+
+def dev_only_modules() -> set[str]:
+    """Top-level modules of the `dev` extra's distributions that no runtime dependency needs."""
+
+    def runtime(requirement: Requirement) -> bool:
+        return requirement.marker is None or requirement.marker.evaluate({"extra": ""})
+
+    def requires(name: str) -> list[Requirement]:
+        try:
+            return [Requirement(r) for r in metadata.requires(name) or []]
+        except metadata.PackageNotFoundError:  # a dependency for another platform
+            return []
+
+    dev = {canonicalize_name(r.name) for r in requires("honey_duck") if not runtime(r)}
+    needed: set[str] = set()
+    pending = [r for r in requires("honey_duck") if runtime(r)]
+    while pending:
+        name = canonicalize_name(pending.pop().name)
+        if name not in needed:
+            needed.add(name)
+            pending += [r for r in requires(name) if runtime(r)]
+    dev_only = dev - needed
+    assert {"pytest", "ruff"} <= dev_only, dev_only
+    return {
+        module
+        for module, dists in metadata.packages_distributions().items()
+        if {canonicalize_name(d) for d in dists} & dev_only
+    }
+
+
+def test_the_code_location_loads_without_any_dev_or_test_package(tmp_path) -> None:
+    absent = DEV_PACKAGES | dev_only_modules()
+    done = subprocess.run(
+        [sys.executable, "-c", AS_DEPLOYED, json.dumps(sorted(absent)), str(tmp_path)],
+        cwd=environments.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["loaded"] == []
+    assert set(found["tried"]) <= PROBED, "honey_duck tried to import a dev or test package"
+
+
+def test_no_module_of_honey_duck_imports_dev_or_test_code() -> None:
+    """Lazy imports inside functions too, which loading the definitions would not reach."""
+    package = environments.REPO_ROOT / "honey_duck"
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.partition(".")[0] not in DEV_PACKAGES, f"{path} imports {name}"

@@ -1,7 +1,8 @@
-"""The sink contract, written once: write modes, partition slices, schema policy, batches, metadata.
+"""The sink contract's building blocks: write modes, partition slices, schema policy, the
+validation pass, batches and metadata, all target-neutral.
 
-Every IO manager of honey_duck builds on this module and adds only its target's specifics
-(how bytes or rows reach the target, and its type map). See `shared/guide/sinks.md`.
+The flow that uses them is `honey_duck.io.sink`; the README's "The sink contract" says what
+every IO manager of ours promises.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from honey_duck.benchmarks.__main__ import main, row_count
-from honey_duck.benchmarks.approaches import SINKS, Approach, naive_csv
-from honey_duck.benchmarks.report import THROUGHPUT_HEADERS
-from honey_duck.benchmarks.runner import effective_cap
+from honey_duck_dev.benchmarks.__main__ import main, row_count
+from honey_duck_dev.benchmarks.approaches import SINKS, Approach, naive_csv
+from honey_duck_dev.benchmarks.report import THROUGHPUT_HEADERS
+from honey_duck_dev.benchmarks.runner import effective_cap
 from honey_duck_tests.service_fixtures import unavailable
 
 ROWS, NAIVE_CAP = 2_000, 500

@@ -1,8 +1,8 @@
 """One measurement in a fresh process, so its peak RSS is its own.
 
 Usage (the runner calls it; run by hand to debug one approach):
-    python -m honey_duck.benchmarks.one --sink csv --approach ours SOURCE OUT RESULT
-    python -m honey_duck.benchmarks.one --idle [--plain] RESULT
+    python -m honey_duck_dev.benchmarks.one --sink csv --approach ours SOURCE OUT RESULT
+    python -m honey_duck_dev.benchmarks.one --idle [--plain] RESULT
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _bytes_under(path: Path) -> int:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Import, warm up, run the approach timed, sample peak RSS, then count what landed."""
-    from honey_duck.benchmarks.approaches import FRAMEWORK_IMPORTS, PLAIN_IMPORTS, SINKS
+    from honey_duck_dev.benchmarks.approaches import FRAMEWORK_IMPORTS, PLAIN_IMPORTS, SINKS
 
     start = time.perf_counter()
     modules = PLAIN_IMPORTS if args.plain else PLAIN_IMPORTS + FRAMEWORK_IMPORTS

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import polars as pl
 
-from honey_duck.benchmarks.inputs import TABLE
+from honey_duck_dev.benchmarks.inputs import TABLE
 
 Kind = Literal["ours", "naive", "official", "floor"]
 KINDS: tuple[Kind, ...] = ("ours", "naive", "official", "floor")
@@ -70,7 +70,7 @@ class Sink:
     unavailable: Callable[[], str | None] = field(default=lambda: None)
     # Removes what an approach left outside `out` (a server-side table), after it is counted.
     cleanup: Callable[[Path], None] | None = None
-    # The `honey_duck.services` server this sink writes to: the runner starts one for the whole
+    # The `honey_duck_dev.services` server this sink writes to: the runner starts one for the whole
     # run, unless the service's URL variable already points at a running server.
     server: str | None = None
 
@@ -288,7 +288,7 @@ def collect_parquet(source: Path, out: Path) -> None:
 
 
 def _postgres_url() -> str:
-    from honey_duck.services import POSTGRES_URL_VAR
+    from honey_duck.environments import POSTGRES_URL_VAR
 
     url = os.environ.get(POSTGRES_URL_VAR)
     if not url:
@@ -297,14 +297,16 @@ def _postgres_url() -> str:
 
 
 def _postgres_unavailable() -> str | None:
-    from honey_duck import services
+    from honey_duck.environments import POSTGRES_URL_VAR
+    from honey_duck_dev.services.lifecycle import ServiceError
+    from honey_duck_dev.services.postgres import find_postgres_bindir
 
-    if os.environ.get(services.POSTGRES_URL_VAR):
+    if os.environ.get(POSTGRES_URL_VAR):
         return None
     try:
-        services.find_postgres_bindir()
-    except services.ServiceError as exc:
-        return f"no PostgreSQL: set {services.POSTGRES_URL_VAR} or install one ({exc})"
+        find_postgres_bindir()
+    except ServiceError as exc:
+        return f"no PostgreSQL: set {POSTGRES_URL_VAR} or install one ({exc})"
     return None
 
 

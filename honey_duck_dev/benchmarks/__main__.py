@@ -1,4 +1,4 @@
-"""Benchmark every sink against its baselines: `python -m honey_duck.benchmarks --help`."""
+"""Benchmark every sink against its baselines: `python -m honey_duck_dev.benchmarks --help`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from honey_duck import services
-from honey_duck.benchmarks import inputs, report, runner
-from honey_duck.benchmarks.approaches import KINDS, SINKS
+from honey_duck_dev.benchmarks import inputs, report, runner
+from honey_duck_dev.benchmarks.approaches import KINDS, SINKS
+from honey_duck_dev.services.lifecycle import raise_interrupt
 
 DEFAULT_ROWS = 1_000_000
 MEMORY_ROWS = (1_000_000, 10_000_000)
@@ -46,7 +46,7 @@ def names(allowed: Sequence[str]):
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m honey_duck.benchmarks",
+        prog="python -m honey_duck_dev.benchmarks",
         description="Throughput and peak memory of every sink: our IO manager, the naive"
         " per-row code people write, the official Dagster IO manager, and the target's own"
         " bulk path, each in a fresh process, on the same generated sales.",
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C: the servers started are stopped.
-        signal.signal(signal.SIGTERM, services.raise_interrupt)
+        signal.signal(signal.SIGTERM, raise_interrupt)
     started = time.perf_counter()
     work = (args.work or runner.default_work()).resolve()
     runs = work / "runs"
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log("measuring the idle baseline")
     idle = runner.idle(runs, args.timeout, args.jobs)
     prepared = [inputs.prepare(work / "cache", n, log=log) for n in sizes]
-    command = shlex.join(["python", "-m", "honey_duck.benchmarks", *argv])
+    command = shlex.join(["python", "-m", "honey_duck_dev.benchmarks", *argv])
     result = report.Report(command=command, idle=idle, inputs=prepared)
     options = {"jobs": args.jobs, "keep": args.keep, "timeout": args.timeout, "log": log}
     options["repeat"] = args.repeat

@@ -411,15 +411,16 @@ def test_refused_connections_are_transient_and_refusals_of_us_are_not(postgres_u
 
 def test_a_server_that_comes_up_during_the_retries_gets_the_write(tmp_path: Path) -> None:
     """Connection refused while the server restarts: the write waits for it, then lands."""
-    from honey_duck import services
+    from honey_duck_dev.services.lifecycle import free_port
+    from honey_duck_dev.services.postgres import Postgres
 
-    port = services.free_port()
+    port = free_port()
     io = PostgresIOManager(connection=PostgresConfig(port=port, connect_timeout=2), retries=4)
-    started: list[services.Postgres] = []
+    started: list[Postgres] = []
 
     def start_late() -> None:
         time.sleep(1.0)
-        started.append(services.Postgres.launch(port=port))
+        started.append(Postgres.launch(port=port))
 
     starter = threading.Thread(target=start_late)
     starter.start()

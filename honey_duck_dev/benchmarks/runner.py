@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from honey_duck.benchmarks import inputs
-from honey_duck.benchmarks.approaches import KINDS, SINKS, Approach, Sink
+from honey_duck_dev.benchmarks import inputs
+from honey_duck_dev.benchmarks.approaches import KINDS, SINKS, Approach, Sink
 
 Log = Callable[[str], None]
 MEMORY_KINDS = ("ours", "floor", "collect")  # `--memory`: streamed through ours, and baselines
@@ -69,9 +69,9 @@ class Idle:
 
 
 def _child(args: Sequence[str], scratch: Path, timeout: float) -> dict[str, Any]:
-    """Run `honey_duck.benchmarks.one` with `args`; its JSON result, or the error it died of."""
+    """Run `honey_duck_dev.benchmarks.one` with `args`; its JSON result, or the error it died of."""
     result, log = scratch / "result.json", scratch / "child.log"
-    command = [sys.executable, "-m", "honey_duck.benchmarks.one", *args, str(result)]
+    command = [sys.executable, "-m", "honey_duck_dev.benchmarks.one", *args, str(result)]
     with open(log, "w") as out:
         try:
             proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
@@ -91,7 +91,8 @@ def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
     ours is a private, throwaway one (PostgreSQL without fsync): every approach writes to the
     same server, so the ratios compare like with like.
     """
-    from honey_duck import services
+    from honey_duck_dev.services.lifecycle import HOST
+    from honey_duck_dev.services.registry import service
 
     def quiet(line: str) -> None:  # planning has logged the sinks skipped
         pass
@@ -100,13 +101,13 @@ def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
     saved = dict(os.environ)
     with ExitStack() as stack:
         for name in needed:
-            service = services.SERVICES[name]
-            if os.environ.get(service.url_var):
-                log(f"{name}: using the server at ${service.url_var}")
+            cls = service(name)
+            if os.environ.get(cls.url_var):
+                log(f"{name}: using the server at ${cls.url_var}")
                 continue
-            started = stack.enter_context(service.start())
+            started = stack.enter_context(cls.start())
             os.environ.update(started.env())
-            log(f"{name}: started pid {started.pid} on {services.HOST}:{started.port}")
+            log(f"{name}: started pid {started.pid} on {HOST}:{started.port}")
         try:
             yield
         finally:

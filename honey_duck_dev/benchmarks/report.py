@@ -13,8 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from honey_duck.benchmarks.inputs import Input
-from honey_duck.benchmarks.runner import Idle, Measurement
+from honey_duck_dev.benchmarks.inputs import Input
+from honey_duck_dev.benchmarks.runner import Idle, Measurement
 
 PACKAGES = (
     "polars",
