@@ -30,8 +30,10 @@ from honey_duck.io.formats import (
     FileFormat,
     utf16_prefix,
 )
+from honey_duck.io.records import SchemaRecord
 from honey_duck.io.sink import Session, SinkIOManager, Target, Write
 
+REMOTE_PROTOCOLS = ("s3", "s3a", "gs", "gcs", "abfs", "abfss", "az")
 SCHEMA_SUFFIX = ".schema"  # JSON inside; a name folder readers filtering by extension skip
 _SHEET_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
 
@@ -70,6 +72,10 @@ class FileIOManager(SinkIOManager):
     def target(self) -> FileTarget:
         fmt = FORMATS[self.format]
         options = {**self.storage_options, **(self.s3.fsspec_options() if self.s3 else {})}
+        if self.base_path.split("://")[0] in REMOTE_PROTOCOLS:
+            # other processes write there too: a cached listing would name files (and ETags)
+            # that are gone, so always ask the server
+            options.setdefault("use_listings_cache", False)
         return FileTarget(
             word=self.format,
             fmt=ExcelFormat(max_sheet_rows=self.max_sheet_rows) if fmt is ExcelFormat else fmt(),
@@ -225,7 +231,7 @@ class FileSession(Session):
                 " write was interrupted between the two, or two writers published at once;"
                 " materialize the asset again with write_mode `replace` to repair it"
             )
-        return core.schema_from_json(doc)
+        return SchemaRecord.from_json(doc).schema
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -304,7 +310,7 @@ class FileSession(Session):
             return
         sidecar = staged + SCHEMA_SUFFIX
         with open(sidecar, "w") as out:
-            json.dump({**core.schema_to_json(schema), **published.as_json()}, out, indent=1)
+            out.write(SchemaRecord(schema).dumps(**published.as_json()))
         self.t.store.publish(sidecar, final.with_name(final.name + SCHEMA_SUFFIX))
         if not is_local(final) and identity(final) != published:  # no lock there: check
             raise ValueError(
