@@ -2,15 +2,21 @@
 
     python -m honey_duck_tests.io.writer BASE FORMAT --rows N [--months 4] [--label L]
         [--repeat K] [--die-after-publishes P] [--s3 ENDPOINT,KEY,SECRET]
+        [--source PARQUET [--collect]] [--peak]
 
 `--die-after-publishes` sends this process SIGKILL right after its P-th file is published,
-which is what a crash between two renames of a range write looks like.
+which is what a crash between two renames of a range write looks like. `--source` writes the
+rows of a Parquet file, scanned lazily (or collected first, with `--collect`), and `--peak`
+prints how far this process's resident memory rose above where it stood before the rows were
+read (KiB, sampled every 5 ms), which start-up's own high-water mark cannot hide.
 """
 
 import argparse
 import os
+import resource
 import signal
 import sys
+import threading
 
 import dagster as dg
 import polars as pl
@@ -45,6 +51,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--die-after-publishes", type=int, default=0)
     parser.add_argument("--s3", default="")
+    parser.add_argument("--source", default="")
+    parser.add_argument("--collect", action="store_true")
+    parser.add_argument("--peak", action="store_true")
+    parser.add_argument("--raw", action="store_true", help="polars' own sink, no IO manager")
     args = parser.parse_args(argv)
 
     if args.die_after_publishes:
@@ -64,7 +74,17 @@ def main(argv: list[str]) -> int:
         endpoint, key, secret = args.s3.split(",")
         s3 = S3Config(endpoint_url=endpoint, access_key_id=key, secret_access_key=secret)
     io = FileIOManager(format=args.format, base_path=args.base, s3=s3)
+    sampler = RssSampler() if args.peak else None
     data = frame(args.rows, args.label, max(args.months, 1))
+    if args.source:
+        data = pl.scan_parquet(args.source)
+        if args.collect:
+            data = data.collect().lazy()
+    if args.raw:  # the floor: the same rows through polars' own streaming sink of the format
+        os.makedirs(args.base, exist_ok=True)
+        sink = {"csv": data.sink_csv, "json": data.sink_ndjson, "parquet": data.sink_parquet}
+        sink[args.format](os.path.join(args.base, f"raw.{args.format}"))
+        args.repeat = 0
     for _ in range(args.repeat):
         if args.months:
             tags = {
@@ -80,7 +100,33 @@ def main(argv: list[str]) -> int:
         if not result.success:
             print(error_of(result), file=sys.stderr)
             return 1
+    if sampler is not None:
+        print(sampler.stop())
     return 0
+
+
+class RssSampler:
+    """Samples this process's resident memory in a thread; `stop()` gives the rise in KiB."""
+
+    def __init__(self) -> None:
+        self.start = self.peak = _rss_kib()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.005):
+            self.peak = max(self.peak, _rss_kib())
+
+    def stop(self) -> int:
+        self._done.set()
+        self._thread.join()
+        return max(self.peak, _rss_kib()) - self.start
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() // 1024
 
 
 if __name__ == "__main__":
