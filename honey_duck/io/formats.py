@@ -16,8 +16,7 @@ from honey_duck.io.core import iter_batches
 
 EXCEL_MAX_ROWS = 1_048_576  # rows per worksheet, header included (Excel's own limit)
 
-
-_REGEX_SPECIAL = set("\\.+*?()|[]{}^$#&-~")
+_REGEX_SPECIAL = set("\\.+*?()|[]{}^$#&-~")  # what a polars (Rust) pattern must escape
 
 
 def _literal(name: str) -> str:
@@ -29,6 +28,7 @@ def _literal(name: str) -> str:
 
 
 def _column(name: str) -> pl.Expr:
+    """The column called `name`, whatever its name looks like."""
     return pl.col(_literal(name))
 
 
@@ -98,8 +98,9 @@ def _non_finite(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
 
 
 def _to_utc(dtype: pl.DataType) -> pl.DataType:
-    """Aware datetimes as UTC instants: an offset with seconds (local mean time before about
-    1900, e.g. +00:19:32 in Amsterdam) is written to the minute by polars, shifting the value."""
+    """The type an aware datetime travels as in text formats: its UTC instant."""
+    # polars writes offsets to the minute: one with seconds (local mean time before about 1900,
+    # +00:19:32 in Amsterdam) would shift the value.
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
         return pl.Datetime(dtype.time_unit, "UTC")
     return dtype
