@@ -311,9 +311,10 @@ NAMES = st.text(max_size=6) | st.sampled_from(["", " ", 'a "b", c', "é 😀", "
 
 def _leaves(fmt: str) -> st.SearchStrategy[pl.DataType]:
     """The scalar types the README's table claims for `fmt`."""
-    plain = [*INTS, pl.Float32, pl.Float64, pl.String, pl.Boolean, pl.Date]
+    plain = [*INTS, pl.String, pl.Boolean, pl.Date]
     leaves = [
         st.sampled_from(plain),
+        st.sampled_from([pl.Float32, pl.Float64]),
         st.builds(pl.Datetime, st.sampled_from(UNITS), st.sampled_from(ZONES)),
         st.integers(1, 38).flatmap(lambda p: st.integers(0, p).map(lambda s: pl.Decimal(p, s))),
     ]
@@ -368,47 +369,53 @@ def _int_range(dtype: pl.DataType, narrow: bool) -> tuple[int, int]:
     return (max(low, -(2**53)), min(high, 2**53)) if narrow else (low, high)
 
 
-def values(dtype: pl.DataType, narrow: bool) -> st.SearchStrategy:
+def values(dtype: pl.DataType, fmt: str) -> st.SearchStrategy:
     """Python values for `dtype` in its physical form, nulls included.
 
-    `narrow` (Excel) draws mostly values the format can hold, so that most examples reach the
-    file; the wide ranges still come up and must then be refused.
+    For a format that refuses some values, three draws in four are values it holds, so that
+    most examples reach the file; the rest come from the type's whole range and must then be
+    refused, naming the column.
     """
+    excel, refusing = fmt == "excel", fmt in ("excel", "json")
 
     def pick(inside: st.SearchStrategy, anywhere: st.SearchStrategy) -> st.SearchStrategy:
-        return st.one_of(inside, inside, inside, anywhere) if narrow else anywhere
+        return st.one_of(inside, inside, inside, anywhere) if refusing else anywhere
 
     if dtype in INTS:
-        return st.none() | pick(
-            st.integers(*_int_range(dtype, True)), st.integers(*_int_range(dtype, False))
-        )
+        exact = st.integers(*_int_range(dtype, excel))
+        return st.none() | pick(exact, st.integers(*_int_range(dtype, False)))
     if dtype in (pl.Float32, pl.Float64):
         width = 32 if dtype == pl.Float32 else 64
-        finite = st.floats(width=width, allow_nan=False, allow_infinity=False)
-        return st.none() | pick(finite, st.floats(width=width))
+        specials = st.sampled_from([float("nan"), float("inf"), float("-inf"), -0.0])
+        anything = st.floats(width=width) | specials  # NaN and infinities often, not by luck
+        if not excel:
+            return st.none() | anything
+        return st.none() | pick(
+            st.floats(width=width, allow_nan=False, allow_infinity=False), anything
+        )
     if dtype == pl.String:
-        odd = st.sampled_from(["", "\x00", " ", "a\r\nb", '"', "_x0041_", "\ufffe", "NaN", "null"])
+        odd = st.sampled_from(["", "\x00", " ", "a\r\nb", '"', "_x0041_", "=1+1", "NaN", "null"])
         long = st.builds(
             lambda c, n: c * n, st.sampled_from(["x", "😀"]), st.sampled_from([16_383, 32_768])
         )
-        return st.none() | st.text(max_size=12) | odd | long
+        held = st.text(max_size=12) | odd
+        return st.none() | (pick(held, held | long | st.just("a\ufffe")) if excel else held | long)
     if dtype == pl.Boolean:
         return st.none() | st.booleans()
     if dtype == pl.Binary:
         return st.none() | st.binary(max_size=8)
     if dtype == pl.Date:
-        inside = st.integers(*(DAYS_EXCEL if narrow else DAYS_1_TO_9999))
+        inside = st.integers(*(DAYS_EXCEL if excel else DAYS_1_TO_9999))
         return st.none() | pick(inside, st.integers(-DAYS_CHRONO, DAYS_CHRONO))
     if isinstance(dtype, pl.Datetime):
         per_day = PER_DAY[dtype.time_unit]
-        if dtype.time_unit == "ns":  # 1677..2262: every value is inside years 1..9999
-            inside = wide = st.integers(-(2**63) + 1, 2**63 - 1)
+        first, last = DAYS_EXCEL if excel else DAYS_1_TO_9999
+        if dtype.time_unit == "ns":  # 1677..2262: inside years 1..9999 whatever the value
+            wide = st.integers(-(2**63) + 1, 2**63 - 1)
+            inside = st.integers(first * per_day, 2**63 - 1) if excel else wide
         else:
-            first, last = DAYS_EXCEL if narrow else DAYS_1_TO_9999
             inside = st.integers(first * per_day, (last + 1) * per_day - 1)
             wide = st.integers(-DAYS_CHRONO * per_day, DAYS_CHRONO * per_day)
-        if narrow and dtype.time_unit == "ns":
-            inside = st.integers(DAYS_EXCEL[0] * per_day, 2**63 - 1)
         return st.none() | pick(inside, wide)
     if isinstance(dtype, pl.Duration):
         return st.none() | st.integers(-(2**63), 2**63 - 1)
@@ -417,7 +424,7 @@ def values(dtype: pl.DataType, narrow: bool) -> st.SearchStrategy:
     if isinstance(dtype, pl.Decimal):
         precision, scale = dtype.precision, dtype.scale
         digits = st.integers(-(10**precision) + 1, 10**precision - 1)
-        if narrow:  # mostly what a float keeps exactly: 15 significant digits
+        if excel:  # mostly what a float keeps exactly: 15 significant digits
             digits = pick(st.integers(-(10**15) + 1, 10**15 - 1), digits)
         bound = 10**precision - 1
         exact = decimal.Context(prec=80)  # the default context keeps 28 digits
@@ -425,14 +432,14 @@ def values(dtype: pl.DataType, narrow: bool) -> st.SearchStrategy:
             lambda d: Decimal(max(-bound, min(bound, d))).scaleb(-scale, exact)
         )
     if isinstance(dtype, pl.List):
-        return st.none() | st.lists(values(dtype.inner, narrow), max_size=3)
+        return st.none() | st.lists(values(dtype.inner, fmt), max_size=3)
     if isinstance(dtype, pl.Array):
         return st.none() | st.lists(
-            values(dtype.inner, narrow), min_size=dtype.size, max_size=dtype.size
+            values(dtype.inner, fmt), min_size=dtype.size, max_size=dtype.size
         )
     if isinstance(dtype, pl.Struct):
         return st.none() | st.fixed_dictionaries(
-            {f.name: values(f.dtype, narrow) for f in dtype.fields}
+            {f.name: values(f.dtype, fmt) for f in dtype.fields}
         )
     raise AssertionError(f"no values for {dtype}")
 
@@ -445,7 +452,7 @@ def frames(draw: st.DrawFn, fmt: str) -> pl.DataFrame:
     columns = []
     for name in names:
         dtype = draw(dtypes(fmt))
-        rows = draw(st.lists(values(dtype, fmt == "excel"), min_size=height, max_size=height))
+        rows = draw(st.lists(values(dtype, fmt), min_size=height, max_size=height))
         columns.append(pl.Series(name, rows, dtype=_physical(dtype)).cast(dtype))
     return pl.DataFrame(columns)
 
