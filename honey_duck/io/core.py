@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+import polars.selectors as cs
 
 # Definition or output metadata keys an asset uses to steer its sink.
 WRITE_MODE = "write_mode"
@@ -534,16 +535,17 @@ def validate(
 
 def _refused(frame: pl.LazyFrame, refusal: Refusal, count: int) -> str:
     """One refusal as a sentence: the column, why, how many rows, and the first one."""
+    # by name, literally: polars reads a column called `*` or `^...$` as a pattern
+    column = cs.by_name(refusal.column)
     first = (
         frame.with_row_index("__row")
         .filter(refusal.bad.fill_null(False))
-        .select("__row", refusal.column)
+        .select("__row", column.cast(pl.String, strict=False).str.head(60).alias("__value"))
         .head(1)
         .collect()
     )
     row, value = first.row(0) if first.height else (None, None)
-    shown = repr(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    shown = "a value polars cannot print" if value is None else repr(value)
     return (
         f"column `{refusal.column}`: {refusal.why} ({count} row{'s' * (count != 1)},"
         f" the first is row {row}: {shown})"

@@ -103,8 +103,7 @@ class FileTarget(Target):
         return self.fmt.unsupported(dtype)
 
     def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
-        refusals = getattr(self.fmt, "refusals", None)
-        return list(refusals(schema)) if refusals else []
+        return self.fmt.refusals(schema)
 
     def locate(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> dg.AssetKey:
         return key
