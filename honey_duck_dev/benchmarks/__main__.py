@@ -8,11 +8,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from honey_duck_dev.benchmarks import inputs, report, runner
-from honey_duck_dev.benchmarks.approaches import KINDS, SINKS
+from honey_duck_dev.benchmarks.approaches import APPROACHES, KINDS, SINK_GROUPS, SINKS
 from honey_duck_dev.services.lifecycle import raise_interrupt
 
 DEFAULT_ROWS = 1_000_000
@@ -31,15 +31,20 @@ def row_count(text: str) -> int:
     return number
 
 
-def names(allowed: Sequence[str]):
-    """An argparse type: a comma-separated subset of `allowed`."""
+def names(
+    allowed: Sequence[str], groups: Mapping[str, Sequence[str]] | None = None
+) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated subset of `allowed`, a group standing for its members."""
+    groups = groups or {}
 
     def parse(text: str) -> list[str]:
         chosen = [n.strip() for n in text.split(",") if n.strip()]
-        unknown = [n for n in chosen if n not in allowed]
+        unknown = [n for n in chosen if n not in allowed and n not in groups]
         if unknown:
-            raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {list(allowed)}")
-        return chosen
+            choices = [*allowed, *groups]
+            raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {choices}")
+        expanded = [m for n in chosen for m in groups.get(n, (n,))]
+        return list(dict.fromkeys(expanded))
 
     return parse
 
@@ -57,11 +62,20 @@ def parser() -> argparse.ArgumentParser:
         help=f"sales rows (default {DEFAULT_ROWS:,}; with --memory a list,"
         f" default {','.join(map(str, MEMORY_ROWS))}); accepts 200k, 10M",
     )
-    p.add_argument("--sinks", type=names(list(SINKS)), help=f"default: all of {list(SINKS)}")
+    p.add_argument(
+        "--sinks",
+        type=names(list(SINKS), SINK_GROUPS),
+        help=f"comma-separated, default all of {','.join(SINKS)}; "
+        + "; ".join(f"{g} stands for {','.join(m)}" for g, m in SINK_GROUPS.items())
+        + " (partitioned writes: ours against polars' one-pass partitioned sink)",
+    )
     p.add_argument(
         "--approaches",
-        type=names([*KINDS, "collect"]),
-        help=f"default: all of {list(KINDS)}; with --memory all of {list(runner.MEMORY_KINDS)}",
+        type=names([*APPROACHES, "collect"]),
+        help="ours (our IO manager), naive (per-row code), official (the official Dagster IO"
+        " manager), floor (the target's fastest raw path), or another raw path a sink adds"
+        f" beside its floor: {', '.join(a for a in APPROACHES if a not in KINDS)}; default: all"
+        f" of them; with --memory: {','.join(runner.MEMORY_KINDS)}",
     )
     p.add_argument(
         "--naive-cap",
@@ -145,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         (source,) = prepared
         chosen = args.sinks or list(SINKS)
-        tasks = runner.plan(source, chosen, args.approaches or KINDS, args.naive_cap, log)
+        tasks = runner.plan(source, chosen, args.approaches or APPROACHES, args.naive_cap, log)
         log(f"throughput: {source.rows:,} rows, {len(tasks)} measurements")
         with runner.servers(chosen, log):
             result.throughput = runner.run_all(tasks, runs, **options)

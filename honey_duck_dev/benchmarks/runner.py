@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from honey_duck_dev.benchmarks import inputs
-from honey_duck_dev.benchmarks.approaches import KINDS, SINKS, Approach, Sink
+from honey_duck_dev.benchmarks.approaches import SINKS, Approach, Sink
 
 Log = Callable[[str], None]
 MEMORY_KINDS = ("ours", "floor", "collect")  # `--memory`: streamed through ours, and baselines
@@ -171,9 +171,8 @@ def plan(
     """The throughput measurements: every chosen approach of every chosen, available sink."""
     tasks, kinds = [], list(kinds)
     for name, sink in available(sinks, log):
-        for kind in KINDS:
-            approach = sink.approaches.get(kind)
-            if approach is None or kind not in kinds:
+        for kind, approach in sink.approaches.items():
+            if kind not in kinds:
                 continue
             cap = effective_cap(kind, approach, naive_cap)
             fed = inputs.head(source, cap) if cap else source
