@@ -19,6 +19,18 @@ DEFAULT_ROWS = 1_000_000
 MEMORY_ROWS = (1_000_000, 10_000_000)
 MEMORY_SINKS = ("json", "csv", "feather", "postgres")
 NAIVE_CAP = 200_000
+EXAMPLES = """\
+examples (`python3 tasks.py bench ARGS` runs this in the project's .venv; BENCHMARKS.md has
+the command behind each of its tables):
+  python3 tasks.py bench                                  1M rows, every sink and approach
+  python3 tasks.py bench --sinks postgres --repeat 3      PostgreSQL: ours, the ADBC floor,
+                                                          psycopg COPY, psql \\copy, to_sql
+  python3 tasks.py bench --sinks postgres --rows 10M      the same at 10M rows
+  python3 tasks.py bench --sinks monthly --repeat 3       24 monthly partitions in one
+                                                          single-run range, against polars'
+                                                          one-pass partitioned sink
+  python3 tasks.py bench --memory                         peak RSS at 1M and 10M rows
+"""
 
 
 def row_count(text: str) -> int:
@@ -55,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
         description="Throughput and peak memory of every sink: our IO manager, the naive"
         " per-row code people write, the official Dagster IO manager, and the target's own"
         " bulk path, each in a fresh process, on the same generated sales.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--rows",
@@ -120,6 +134,13 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="measurements at once (default 1; more is for smoke tests: timings then mean nothing)",
     )
+    p.add_argument(
+        "--shared-workers",
+        action="store_true",
+        help="run the measurements in --jobs long-lived worker processes that import and warm"
+        " up once, instead of a fresh process each: for smoke tests (peak RSS and timings then"
+        " mean nothing)",
+    )
     p.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")
     return p
 
@@ -142,13 +163,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, flush=True)
 
+    with runner.workers(args.jobs, args.shared_workers) as shared:
+        result = measure(args, argv, work, runs, sizes, shared, log)
+    result.total_seconds = time.perf_counter() - started
+    out = args.out or work / ("memory.md" if args.memory else "results.md")
+    log(report.to_text(result))
+    data = report.write(result, out)
+    log(f"wrote {out} and {data}")
+    for failed in result.failures:
+        log(f"FAILED {failed.sink} {failed.kind}: {failed.error}")
+    return 1 if result.failures else 0
+
+
+def measure(
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    work: Path,
+    runs: Path,
+    sizes: Sequence[int],
+    shared: runner.Workers | None,
+    log: Callable[[str], None],
+) -> report.Report:
+    """The idle baseline, the inputs, then every measurement `args` asks for."""
     log("measuring the idle baseline")
-    idle = runner.idle(runs, args.timeout, args.jobs)
+    idle = runner.idle(runs, args.timeout, args.jobs, shared)
     prepared = [inputs.prepare(work / "cache", n, log=log) for n in sizes]
     command = shlex.join(["python", "-m", "honey_duck_dev.benchmarks", *argv])
-    result = report.Report(command=command, idle=idle, inputs=prepared)
+    result = report.Report(
+        command=command, idle=idle, inputs=prepared, shared_workers=shared is not None
+    )
     options = {"jobs": args.jobs, "keep": args.keep, "timeout": args.timeout, "log": log}
-    options["repeat"] = args.repeat
+    options.update(repeat=args.repeat, shared=shared)
     if args.memory:
         with runner.servers(args.memory_sinks, log):
             for source in prepared:
@@ -163,14 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"throughput: {source.rows:,} rows, {len(tasks)} measurements")
         with runner.servers(chosen, log):
             result.throughput = runner.run_all(tasks, runs, **options)
-    result.total_seconds = time.perf_counter() - started
-    out = args.out or work / ("memory.md" if args.memory else "results.md")
-    log(report.to_text(result))
-    data = report.write(result, out)
-    log(f"wrote {out} and {data}")
-    for failed in result.failures:
-        log(f"FAILED {failed.sink} {failed.kind}: {failed.error}")
-    return 1 if result.failures else 0
+    return result
 
 
 if __name__ == "__main__":

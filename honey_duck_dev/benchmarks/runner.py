@@ -9,7 +9,8 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, TimeoutError
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -68,8 +69,60 @@ class Idle:
     warmup_seconds: float
 
 
-def _child(args: Sequence[str], scratch: Path, timeout: float) -> dict[str, Any]:
+class Workers:
+    """Long-lived measuring processes (`--shared-workers`): each imports and warms up once.
+
+    For smoke tests: a fresh child per measurement costs seconds of imports and a warm-up run,
+    a worker pays that once. Peak RSS is then a worker's high-water mark so far and timings
+    share the worker with what ran before, so neither means anything.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        import multiprocessing
+
+        from honey_duck_dev.benchmarks import one
+
+        self._one = one
+        # spawn, not fork: the parent has polars' thread pools running, which fork does not copy
+        self.pool = ProcessPoolExecutor(
+            max_workers=max(jobs, 1),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=one.warm_worker,
+        )
+
+    def run(self, args: Sequence[str], timeout: float) -> dict[str, Any]:
+        """One measurement in a worker; its result, or the error it died of."""
+        future = self.pool.submit(self._one.in_worker, list(args), dict(os.environ))
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            return {"error": f"timed out after {timeout:.0f}s (in a shared worker)"}
+        except BrokenProcessPool as exc:
+            return {"error": f"a shared worker died: {exc}"}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def workers(jobs: int, shared: bool) -> Iterator[Workers | None]:
+    """Shared workers for the whole run when asked for, else None: a fresh child each time."""
+    if not shared:
+        yield None
+        return
+    pool = Workers(jobs)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def _child(
+    args: Sequence[str], scratch: Path, timeout: float, shared: Workers | None = None
+) -> dict[str, Any]:
     """Run `honey_duck_dev.benchmarks.one` with `args`; its JSON result, or the error it died of."""
+    if shared is not None:
+        return shared.run(args, timeout)
     result, log = scratch / "result.json", scratch / "child.log"
     command = [sys.executable, "-m", "honey_duck_dev.benchmarks.one", *args, str(result)]
     with open(log, "w") as out:
@@ -115,13 +168,15 @@ def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
             os.environ.update(saved)
 
 
-def idle(work: Path, timeout: float, jobs: int = 1) -> Idle:
+def idle(work: Path, timeout: float, jobs: int = 1, shared: Workers | None = None) -> Idle:
     """Measure the idle baselines: everything imported plus one empty Dagster run, and plain."""
 
     def one(plain: bool) -> dict[str, Any]:
         scratch = Path(tempfile.mkdtemp(prefix="idle-", dir=work))
+        args = ["--idle", *(["--plain"] if plain else [])]
         try:
-            return _child(["--idle", *(["--plain"] if plain else [])], scratch, timeout)
+            # a shared worker has Dagster imported: the plain baseline needs a fresh child
+            return _child(args, scratch, timeout, None if plain else shared)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -196,7 +251,9 @@ def plan_memory(
     return tasks
 
 
-def run_task(task: Task, work: Path, keep: bool, timeout: float) -> Measurement:
+def run_task(
+    task: Task, work: Path, keep: bool, timeout: float, shared: Workers | None = None
+) -> Measurement:
     """Measure one task in a fresh child; its output folder is removed unless `keep`."""
     scratch = Path(tempfile.mkdtemp(prefix=f"{task.sink}_{task.kind}_", dir=work))
     # Unique per measurement and a plain identifier, so a server-backed sink can name its
@@ -204,7 +261,7 @@ def run_task(task: Task, work: Path, keep: bool, timeout: float) -> Measurement:
     out = scratch / scratch.name.lower()
     load = os.getloadavg()[0]
     args = ["--sink", task.sink, "--approach", task.kind, str(task.source.path), str(out)]
-    found = _child(args, scratch, timeout)
+    found = _child(args, scratch, timeout, shared)
     measured = Measurement(
         task.sink,
         task.kind,
@@ -233,11 +290,12 @@ def run_all(
     timeout: float,
     log: Log,
     repeat: int = 1,
+    shared: Workers | None = None,
 ) -> list[Measurement]:
     """Run every task (one at a time unless `jobs` > 1: parallel runs are smoke tests only)."""
 
     def one(task: Task) -> Measurement:
-        runs = [run_task(task, work, keep, timeout) for _ in range(repeat)]
+        runs = [run_task(task, work, keep, timeout, shared) for _ in range(repeat)]
         failed = [m for m in runs if not m.ok]
         # The fastest run is the one least disturbed by anything else on the machine; peak RSS
         # hardly varies between runs, and the highest one seen is reported.
