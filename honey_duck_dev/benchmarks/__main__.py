@@ -145,8 +145,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmarks, print the table, write the results; 1 if any approach failed."""
+def main(argv: Sequence[str] | None = None, workers: runner.Workers | None = None) -> int:
+    """Run the benchmarks, print the table, write the results; 1 if any approach failed.
+
+    `workers`: shared workers to use with `--shared-workers` instead of starting new ones.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():
@@ -163,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, flush=True)
 
-    with runner.workers(args.jobs, args.shared_workers) as shared:
+    with runner.workers(args.jobs, args.shared_workers, workers) as shared:
         result = measure(args, argv, work, runs, sizes, shared, log)
     result.total_seconds = time.perf_counter() - started
     out = args.out or work / ("memory.md" if args.memory else "results.md")
@@ -184,29 +187,31 @@ def measure(
     shared: runner.Workers | None,
     log: Callable[[str], None],
 ) -> report.Report:
-    """The idle baseline, the inputs, then every measurement `args` asks for."""
-    log("measuring the idle baseline")
-    idle = runner.idle(runs, args.timeout, args.jobs, shared)
+    """The inputs, the servers, the idle baseline, then every measurement `args` asks for."""
+    # Inputs and servers first: shared workers warm up meanwhile (the idle child waits for one).
     prepared = [inputs.prepare(work / "cache", n, log=log) for n in sizes]
-    command = shlex.join(["python", "-m", "honey_duck_dev.benchmarks", *argv])
-    result = report.Report(
-        command=command, idle=idle, inputs=prepared, shared_workers=shared is not None
-    )
-    options = {"jobs": args.jobs, "keep": args.keep, "timeout": args.timeout, "log": log}
-    options.update(repeat=args.repeat, shared=shared)
-    if args.memory:
-        with runner.servers(args.memory_sinks, log):
+    chosen = args.memory_sinks if args.memory else args.sinks or list(SINKS)
+    with runner.servers(chosen, log):
+        log("measuring the idle baseline")
+        idle = runner.idle(runs, args.timeout, args.jobs, shared)
+        command = shlex.join(["python", "-m", "honey_duck_dev.benchmarks", *argv])
+        result = report.Report(
+            command=command, idle=idle, inputs=prepared, shared_workers=shared is not None
+        )
+        result.versions.update(runner.server_versions(chosen, log))
+        options = {"jobs": args.jobs, "keep": args.keep, "timeout": args.timeout, "log": log}
+        options.update(repeat=args.repeat, shared=shared)
+        if args.memory:
             for source in prepared:
                 log(f"memory: {source.rows:,} rows")
                 kinds = args.approaches or runner.MEMORY_KINDS
-                tasks = runner.plan_memory(source, args.memory_sinks, kinds, log)
+                tasks = runner.plan_memory(source, chosen, kinds, log)
                 result.memory += runner.run_all(tasks, runs, **options)
-    else:
-        (source,) = prepared
-        chosen = args.sinks or list(SINKS)
-        tasks = runner.plan(source, chosen, args.approaches or APPROACHES, args.naive_cap, log)
-        log(f"throughput: {source.rows:,} rows, {len(tasks)} measurements")
-        with runner.servers(chosen, log):
+        else:
+            (source,) = prepared
+            kinds = args.approaches or APPROACHES
+            tasks = runner.plan(source, chosen, kinds, args.naive_cap, log)
+            log(f"throughput: {source.rows:,} rows, {len(tasks)} measurements")
             result.throughput = runner.run_all(tasks, runs, **options)
     return result
 

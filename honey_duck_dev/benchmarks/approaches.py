@@ -76,6 +76,8 @@ class Sink:
     # The `honey_duck_dev.services` server this sink writes to: the runner starts one for the whole
     # run, unless the service's URL variable already points at a running server.
     server: str | None = None
+    # The server's version, for the report (asked while the runner's server is up).
+    server_version: Callable[[], str] | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,6 +438,15 @@ def count_postgres(out: Path) -> int:
     return int(row[0])  # type: ignore[index]
 
 
+def postgres_version() -> str:
+    """The PostgreSQL server's version, e.g. `15.14`."""
+    import psycopg
+
+    with psycopg.connect(_postgres_url()) as con:
+        row = con.execute("SHOW server_version").fetchone()
+    return str(row[0]).split()[0]  # type: ignore[index]
+
+
 def drop_postgres(out: Path) -> None:
     import psycopg
 
@@ -674,6 +685,7 @@ SINKS: dict[str, Sink] = {
         unavailable=_postgres_unavailable,
         cleanup=drop_postgres,
         server="postgres",
+        server_version=postgres_version,
     ),
     "csv_monthly": Sink(
         count_monthly("csv"),

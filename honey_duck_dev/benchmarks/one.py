@@ -115,6 +115,10 @@ def warm_worker() -> None:
     _warmed.update({k: v for k, v in measured.items() if k != "peak_rss_mb"})
 
 
+def ready() -> None:
+    """A no-op task: submitting one starts a worker, which warms up before it runs it."""
+
+
 def in_worker(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     """One measurement in a shared worker, in the parent's environment as it is now."""
     # The parent sets a server's URL after the workers started: take its environment per task.

@@ -26,6 +26,8 @@ PACKAGES = (
     "xlsxwriter",
     "openpyxl",
     "fastexcel",
+    "psycopg",
+    "adbc-driver-postgresql",
 )
 NOTE_CAPPED = (
     "`*` measured on fewer rows than the run's row count: per-row approaches are capped, and their"

@@ -89,6 +89,10 @@ class Workers:
             mp_context=multiprocessing.get_context("spawn"),
             initializer=one.warm_worker,
         )
+        # The pool starts a worker per task submitted while none is free: one no-op each starts
+        # them all now, to import and warm up while the parent prepares inputs and servers.
+        for _ in range(max(jobs, 1)):
+            self.pool.submit(one.ready)
 
     def run(self, args: Sequence[str], timeout: float) -> dict[str, Any]:
         """One measurement in a worker; its result, or the error it died of."""
@@ -101,14 +105,24 @@ class Workers:
             return {"error": f"a shared worker died: {exc}"}
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers: killed, since they hold nothing and exiting cleanly takes seconds."""
+        # ProcessPoolExecutor has no public handle on its processes; a worker's interpreter
+        # teardown (Dagster's and polars' threads) costs about 3 s, and nothing in it matters.
+        processes = list(getattr(self.pool, "_processes", {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()
+            process.join(timeout=10)
 
 
 @contextmanager
-def workers(jobs: int, shared: bool) -> Iterator[Workers | None]:
-    """Shared workers for the whole run when asked for, else None: a fresh child each time."""
-    if not shared:
-        yield None
+def workers(jobs: int, shared: bool, given: Workers | None = None) -> Iterator[Workers | None]:
+    """Shared workers for the whole run when asked for, else None: a fresh child each time.
+
+    `given` workers (a caller's, e.g. a test module's, reused across runs) are not closed here.
+    """
+    if given is not None or not shared:
+        yield given if shared else None
         return
     pool = Workers(jobs)
     try:
@@ -136,6 +150,10 @@ def _child(
     return {"error": f"child exited {proc.returncode}: {' | '.join(tail)}"}
 
 
+def _quiet(line: str) -> None:
+    """A log that drops its lines: planning has already logged the sinks skipped."""
+
+
 @contextmanager
 def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
     """Start, for the whole run, each server the chosen sinks need and nobody pointed us at.
@@ -147,10 +165,7 @@ def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
     from honey_duck_dev.services.lifecycle import HOST
     from honey_duck_dev.services.registry import service
 
-    def quiet(line: str) -> None:  # planning has logged the sinks skipped
-        pass
-
-    needed = sorted({sink.server for _, sink in available(sinks, quiet) if sink.server})
+    needed = sorted({sink.server for _, sink in available(sinks, _quiet) if sink.server})
     saved = dict(os.environ)
     with ExitStack() as stack:
         for name in needed:
@@ -166,6 +181,18 @@ def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
         finally:
             os.environ.clear()
             os.environ.update(saved)
+
+
+def server_versions(sinks: Iterable[str], log: Log) -> dict[str, str]:
+    """`<sink> server` -> version, for each chosen sink that can say (its server is up)."""
+    found = {}
+    for name, sink in available(sinks, _quiet):
+        if sink.server_version is not None:
+            try:
+                found[f"{name} server"] = sink.server_version()
+            except Exception as exc:  # the version is context: its absence fails nothing
+                log(f"{name}: no server version ({exc})")
+    return found
 
 
 def idle(work: Path, timeout: float, jobs: int = 1, shared: Workers | None = None) -> Idle:

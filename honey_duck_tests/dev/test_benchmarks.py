@@ -5,7 +5,7 @@ of a fresh process per measurement (seconds apiece); every approach's code still
 """
 
 import json
-import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ import pytest
 from honey_duck_dev.benchmarks.__main__ import main, parser, row_count
 from honey_duck_dev.benchmarks.approaches import SINKS, Approach, naive_csv
 from honey_duck_dev.benchmarks.report import THROUGHPUT_HEADERS
-from honey_duck_dev.benchmarks.runner import effective_cap
+from honey_duck_dev.benchmarks.runner import Workers, effective_cap
 from honey_duck_tests.service_fixtures import unavailable
 
 ROWS, NAIVE_CAP = 1_000, 300
@@ -21,20 +21,19 @@ SMOKE = ["--jobs", "2", "--shared-workers"]
 
 
 @pytest.fixture(scope="module")
-def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pycache")
+def workers() -> Iterator[Workers]:
+    """Two shared workers for the module's runs: they import and warm up once, not per run."""
+    pool = Workers(2)
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
-@pytest.fixture
-def fast_children(pycache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let each measuring child reuse compiled bytecode, kept outside the working tree."""
-    # Every measurement is a fresh interpreter; where PYTHONDONTWRITEBYTECODE is set and the
-    # environment has no .pyc files, each child would recompile Dagster (seconds apiece).
-    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        monkeypatch.setenv(
-            "PYTHONPYCACHEPREFIX", os.environ.get("PYTHONPYCACHEPREFIX", str(pycache))
-        )
-        monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One work folder for the module's runs, so an input of the same size is generated once."""
+    return tmp_path_factory.mktemp("bench-work")
 
 
 def _table(markdown: str, first_header: str) -> list[list[str]]:
@@ -50,14 +49,14 @@ def _table(markdown: str, first_header: str) -> list[list[str]]:
 
 
 def test_every_approach_of_every_sink_runs_and_lands_every_row(
-    tmp_path: Path, fast_children: None
+    tmp_path: Path, work: Path, workers: Workers
 ) -> None:
     for sink in SINKS.values():  # a server-backed sink needs its server (started by the runner)
         if reason := sink.unavailable():
             unavailable(reason)
     out = tmp_path / "results.md"
     argv = ["--rows", str(ROWS), "--naive-cap", str(NAIVE_CAP), *SMOKE]
-    assert main([*argv, "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+    assert main([*argv, "--work", str(work), "--out", str(out)], workers) == 0
 
     data = json.loads(out.with_suffix(".json").read_text())
     expected = {(name, kind) for name, sink in SINKS.items() for kind in sink.approaches}
@@ -78,15 +77,17 @@ def test_every_approach_of_every_sink_runs_and_lands_every_row(
     assert table[0] == THROUGHPUT_HEADERS
     assert {(r[0], r[1]) for r in table[1:]} == expected
     assert all(len(r) == len(THROUGHPUT_HEADERS) and all(r) for r in table[1:])
-    assert not list((tmp_path / "work" / "runs").iterdir()), "outputs are removed after each run"
+    assert not list((work / "runs").iterdir()), "outputs are removed after each run"
 
 
-def test_memory_mode_reports_each_size_side_by_side(tmp_path: Path, fast_children: None) -> None:
+def test_memory_mode_reports_each_size_side_by_side(
+    tmp_path: Path, work: Path, workers: Workers
+) -> None:
     out = tmp_path / "memory.md"
     # Two tiny sizes stand in for 1M and 10M: the same code path, side by side.
     argv = ["--memory", "--rows", "500,1k", "--memory-sinks", "csv", *SMOKE]
     argv += ["--approaches", "ours,collect"]  # the floor is the throughput test's
-    assert main([*argv, "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+    assert main([*argv, "--work", str(work), "--out", str(out)], workers) == 0
 
     data = json.loads(out.with_suffix(".json").read_text())
     runs = {(m["kind"], m["rows"]): m for m in data["memory"]}
