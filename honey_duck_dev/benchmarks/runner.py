@@ -151,7 +151,7 @@ def _child(
 
 
 def _quiet(line: str) -> None:
-    """A log that drops its lines: planning has already logged the sinks skipped."""
+    """A log that drops its lines: planning logs the sinks skipped, once."""
 
 
 @contextmanager
