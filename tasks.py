@@ -6,7 +6,7 @@
     python3 tasks.py lint                                   ruff check and format check
     python3 tasks.py dev                                    start the Dagster UI (dagster dev)
     python3 tasks.py services [--only postgres,s3]          start the dev servers on 127.0.0.1
-    python3 tasks.py bench [--rows 10M] [--memory] ...      benchmark every sink (BENCHMARKS.md)
+    python3 tasks.py bench [--sinks monthly] [--rows 10M]   benchmark the sinks (see --help)
     python3 tasks.py lock                                   re-resolve requirements.lock
 
 Only Python 3.11 and pip are needed; everything else installs from PyPI into `.venv`.

@@ -8,17 +8,29 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from honey_duck_dev.benchmarks import inputs, report, runner
-from honey_duck_dev.benchmarks.approaches import KINDS, SINKS
+from honey_duck_dev.benchmarks.approaches import APPROACHES, KINDS, SINK_GROUPS, SINKS
 from honey_duck_dev.services.lifecycle import raise_interrupt
 
 DEFAULT_ROWS = 1_000_000
 MEMORY_ROWS = (1_000_000, 10_000_000)
 MEMORY_SINKS = ("json", "csv", "feather", "postgres")
 NAIVE_CAP = 200_000
+EXAMPLES = """\
+examples (`python3 tasks.py bench ARGS` runs this in the project's .venv; BENCHMARKS.md has
+the command behind each of its tables):
+  python3 tasks.py bench                                  1M rows, every sink and approach
+  python3 tasks.py bench --sinks postgres --repeat 3      PostgreSQL: ours, the ADBC floor,
+                                                          psycopg COPY, psql \\copy, to_sql
+  python3 tasks.py bench --sinks postgres --rows 10M      the same at 10M rows
+  python3 tasks.py bench --sinks monthly --repeat 3       24 monthly partitions in one
+                                                          single-run range, against polars'
+                                                          one-pass partitioned sink
+  python3 tasks.py bench --memory                         peak RSS at 1M and 10M rows
+"""
 
 
 def row_count(text: str) -> int:
@@ -31,15 +43,20 @@ def row_count(text: str) -> int:
     return number
 
 
-def names(allowed: Sequence[str]):
-    """An argparse type: a comma-separated subset of `allowed`."""
+def names(
+    allowed: Sequence[str], groups: Mapping[str, Sequence[str]] | None = None
+) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated subset of `allowed`, a group standing for its members."""
+    groups = groups or {}
 
     def parse(text: str) -> list[str]:
         chosen = [n.strip() for n in text.split(",") if n.strip()]
-        unknown = [n for n in chosen if n not in allowed]
+        unknown = [n for n in chosen if n not in allowed and n not in groups]
         if unknown:
-            raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {list(allowed)}")
-        return chosen
+            choices = [*allowed, *groups]
+            raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {choices}")
+        expanded = [m for n in chosen for m in groups.get(n, (n,))]
+        return list(dict.fromkeys(expanded))
 
     return parse
 
@@ -50,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
         description="Throughput and peak memory of every sink: our IO manager, the naive"
         " per-row code people write, the official Dagster IO manager, and the target's own"
         " bulk path, each in a fresh process, on the same generated sales.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--rows",
@@ -57,11 +76,20 @@ def parser() -> argparse.ArgumentParser:
         help=f"sales rows (default {DEFAULT_ROWS:,}; with --memory a list,"
         f" default {','.join(map(str, MEMORY_ROWS))}); accepts 200k, 10M",
     )
-    p.add_argument("--sinks", type=names(list(SINKS)), help=f"default: all of {list(SINKS)}")
+    p.add_argument(
+        "--sinks",
+        type=names(list(SINKS), SINK_GROUPS),
+        help=f"comma-separated, default all of {','.join(SINKS)}; "
+        + "; ".join(f"{g} stands for {','.join(m)}" for g, m in SINK_GROUPS.items())
+        + " (partitioned writes: ours against polars' one-pass partitioned sink)",
+    )
     p.add_argument(
         "--approaches",
-        type=names([*KINDS, "collect"]),
-        help=f"default: all of {list(KINDS)}; with --memory all of {list(runner.MEMORY_KINDS)}",
+        type=names([*APPROACHES, "collect"]),
+        help="ours (our IO manager), naive (per-row code), official (the official Dagster IO"
+        " manager), floor (the target's fastest raw path), or another raw path a sink adds"
+        f" beside its floor: {', '.join(a for a in APPROACHES if a not in KINDS)}; default: all"
+        f" of them; with --memory: {','.join(runner.MEMORY_KINDS)}",
     )
     p.add_argument(
         "--naive-cap",
@@ -106,12 +134,22 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="measurements at once (default 1; more is for smoke tests: timings then mean nothing)",
     )
+    p.add_argument(
+        "--shared-workers",
+        action="store_true",
+        help="run the measurements in --jobs long-lived worker processes that import and warm"
+        " up once, instead of a fresh process each: for smoke tests (peak RSS and timings then"
+        " mean nothing)",
+    )
     p.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmarks, print the table, write the results; 1 if any approach failed."""
+def main(argv: Sequence[str] | None = None, workers: runner.Workers | None = None) -> int:
+    """Run the benchmarks, print the table, write the results; 1 if any approach failed.
+
+    `workers`: shared workers to use with `--shared-workers` instead of starting new ones.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():
@@ -128,27 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, flush=True)
 
-    log("measuring the idle baseline")
-    idle = runner.idle(runs, args.timeout, args.jobs)
-    prepared = [inputs.prepare(work / "cache", n, log=log) for n in sizes]
-    command = shlex.join(["python", "-m", "honey_duck_dev.benchmarks", *argv])
-    result = report.Report(command=command, idle=idle, inputs=prepared)
-    options = {"jobs": args.jobs, "keep": args.keep, "timeout": args.timeout, "log": log}
-    options["repeat"] = args.repeat
-    if args.memory:
-        with runner.servers(args.memory_sinks, log):
-            for source in prepared:
-                log(f"memory: {source.rows:,} rows")
-                kinds = args.approaches or runner.MEMORY_KINDS
-                tasks = runner.plan_memory(source, args.memory_sinks, kinds, log)
-                result.memory += runner.run_all(tasks, runs, **options)
-    else:
-        (source,) = prepared
-        chosen = args.sinks or list(SINKS)
-        tasks = runner.plan(source, chosen, args.approaches or KINDS, args.naive_cap, log)
-        log(f"throughput: {source.rows:,} rows, {len(tasks)} measurements")
-        with runner.servers(chosen, log):
-            result.throughput = runner.run_all(tasks, runs, **options)
+    with runner.workers(args.jobs, args.shared_workers, workers) as shared:
+        result = measure(args, argv, work, runs, sizes, shared, log)
     result.total_seconds = time.perf_counter() - started
     out = args.out or work / ("memory.md" if args.memory else "results.md")
     log(report.to_text(result))
@@ -157,6 +176,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     for failed in result.failures:
         log(f"FAILED {failed.sink} {failed.kind}: {failed.error}")
     return 1 if result.failures else 0
+
+
+def measure(
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    work: Path,
+    runs: Path,
+    sizes: Sequence[int],
+    shared: runner.Workers | None,
+    log: Callable[[str], None],
+) -> report.Report:
+    """The inputs, the servers, the idle baseline, then every measurement `args` asks for."""
+    # Inputs and servers first: shared workers warm up meanwhile (the idle child waits for one).
+    prepared = [inputs.prepare(work / "cache", n, log=log) for n in sizes]
+    chosen = args.memory_sinks if args.memory else args.sinks or list(SINKS)
+    with runner.servers(chosen, log):
+        log("measuring the idle baseline")
+        idle = runner.idle(runs, args.timeout, args.jobs, shared)
+        command = shlex.join(["python", "-m", "honey_duck_dev.benchmarks", *argv])
+        result = report.Report(
+            command=command, idle=idle, inputs=prepared, shared_workers=shared is not None
+        )
+        result.versions.update(runner.server_versions(chosen, log))
+        options = {"jobs": args.jobs, "keep": args.keep, "timeout": args.timeout, "log": log}
+        options.update(repeat=args.repeat, shared=shared)
+        if args.memory:
+            for source in prepared:
+                log(f"memory: {source.rows:,} rows")
+                kinds = args.approaches or runner.MEMORY_KINDS
+                tasks = runner.plan_memory(source, chosen, kinds, log)
+                result.memory += runner.run_all(tasks, runs, **options)
+        else:
+            (source,) = prepared
+            kinds = args.approaches or APPROACHES
+            tasks = runner.plan(source, chosen, kinds, args.naive_cap, log)
+            log(f"throughput: {source.rows:,} rows, {len(tasks)} measurements")
+            result.throughput = runner.run_all(tasks, runs, **options)
+    return result
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 Usage (the runner calls it; run by hand to debug one approach):
     python -m honey_duck_dev.benchmarks.one --sink csv --approach ours SOURCE OUT RESULT
     python -m honey_duck_dev.benchmarks.one --idle [--plain] RESULT
+
+With `--shared-workers` the runner instead keeps a few long-lived worker processes that import
+and warm up once (`warm_worker`) and take one measurement after another (`in_worker`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import resource
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +48,25 @@ def _bytes_under(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+_warmed: dict[str, Any] = {}  # a shared worker's own imports and warm-up, done once
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Import, warm up, run the approach timed, sample peak RSS, then count what landed."""
     from honey_duck_dev.benchmarks.approaches import FRAMEWORK_IMPORTS, PLAIN_IMPORTS, SINKS
 
-    start = time.perf_counter()
-    modules = PLAIN_IMPORTS if args.plain else PLAIN_IMPORTS + FRAMEWORK_IMPORTS
-    for module in modules:
-        importlib.import_module(module)
-    result: dict[str, Any] = {"import_seconds": time.perf_counter() - start}
-    if not args.plain:
+    if _warmed and not args.plain:  # a shared worker: its imports and warm-up are behind it
+        result: dict[str, Any] = dict(_warmed)
+    else:
         start = time.perf_counter()
-        _warm_up()
-        result["warmup_seconds"] = time.perf_counter() - start
+        modules = PLAIN_IMPORTS if args.plain else PLAIN_IMPORTS + FRAMEWORK_IMPORTS
+        for module in modules:
+            importlib.import_module(module)
+        result = {"import_seconds": time.perf_counter() - start}
+        if not args.plain:
+            start = time.perf_counter()
+            _warm_up()
+            result["warmup_seconds"] = time.perf_counter() - start
     if args.idle:
         result["peak_rss_mb"] = peak_rss_mb()
         return result
@@ -81,24 +90,54 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def parser() -> argparse.ArgumentParser:
+    """The child's arguments: what to measure, and where the result goes."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sink")
+    p.add_argument("--approach")
+    p.add_argument("--idle", action="store_true", help="import and warm up, nothing else")
+    p.add_argument("--plain", action="store_true", help="idle: skip the Dagster imports")
+    p.add_argument("paths", nargs="+", help="SOURCE OUT RESULT, or RESULT with --idle")
+    return p
+
+
+def _measure_or_error(args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        return measure(args)
+    except Exception as exc:
+        traceback.print_exc()
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def warm_worker() -> None:
+    """A shared worker's initializer: import everything and run the empty Dagster run, once."""
+    measured = measure(parser().parse_args(["--idle", "unused"]))
+    _warmed.update({k: v for k, v in measured.items() if k != "peak_rss_mb"})
+
+
+def ready() -> None:
+    """A no-op task: submitting one starts a worker, which warms up before it runs it."""
+
+
+def in_worker(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
+    """One measurement in a shared worker, in the parent's environment as it is now."""
+    # The parent sets a server's URL after the workers started: take its environment per task.
+    os.environ.clear()
+    os.environ.update(env)
+    args = parser().parse_args([*argv, "unused"])
+    if not args.idle:
+        args.source, args.out, _ = args.paths
+    return _measure_or_error(args)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point: write the measurement as JSON to RESULT."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sink")
-    parser.add_argument("--approach")
-    parser.add_argument("--idle", action="store_true", help="import and warm up, nothing else")
-    parser.add_argument("--plain", action="store_true", help="idle: skip the Dagster imports")
-    parser.add_argument("paths", nargs="+", help="SOURCE OUT RESULT, or RESULT with --idle")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     if args.idle:
         (result_path,) = args.paths
     else:
         args.source, args.out, result_path = args.paths
-    try:
-        result = measure(args)
-    except Exception as exc:
-        traceback.print_exc()
-        result = {"error": f"{type(exc).__name__}: {exc}"}
+    result = _measure_or_error(args)
     Path(result_path).write_text(json.dumps(result))
     sys.stdout.flush()
     sys.stderr.flush()

@@ -26,6 +26,8 @@ PACKAGES = (
     "xlsxwriter",
     "openpyxl",
     "fastexcel",
+    "psycopg",
+    "adbc-driver-postgresql",
 )
 NOTE_CAPPED = (
     "`*` measured on fewer rows than the run's row count: per-row approaches are capped, and their"
@@ -116,6 +118,7 @@ class Report:
     commit: str = field(default_factory=commit)
     date: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
     total_seconds: float = 0.0
+    shared_workers: bool = False  # measured in long-lived workers: timings and RSS mean nothing
 
     @property
     def failures(self) -> list[Measurement]:
@@ -129,6 +132,7 @@ class Report:
             "machine": self.machine,
             "versions": self.versions,
             "total_seconds": round(self.total_seconds, 1),
+            "shared_workers": self.shared_workers,
             "idle": asdict(self.idle),
             "inputs": [
                 {**asdict(i), "path": str(i.path), "arrow_mb": i.arrow_mb} for i in self.inputs
@@ -318,6 +322,14 @@ def describe_run(report: Report) -> list[str]:
         f"- Idle child (every module imported, one empty Dagster run): {idle.peak_rss_mb:,.0f} MB"
         f" peak RSS; without the Dagster stack {idle.plain_peak_rss_mb:,.0f} MB, so Dagster and"
         f" the IO managers' imports weigh {idle.peak_rss_mb - idle.plain_peak_rss_mb:,.0f} MB",
+        *(
+            [
+                "- Measured in shared worker processes (`--shared-workers`): a smoke test, peak RSS"
+                " and timings are not comparable"
+            ]
+            if report.shared_workers
+            else []
+        ),
     ]
 
 

@@ -9,14 +9,15 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, TimeoutError
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from honey_duck_dev.benchmarks import inputs
-from honey_duck_dev.benchmarks.approaches import KINDS, SINKS, Approach, Sink
+from honey_duck_dev.benchmarks.approaches import SINKS, Approach, Sink
 
 Log = Callable[[str], None]
 MEMORY_KINDS = ("ours", "floor", "collect")  # `--memory`: streamed through ours, and baselines
@@ -68,8 +69,74 @@ class Idle:
     warmup_seconds: float
 
 
-def _child(args: Sequence[str], scratch: Path, timeout: float) -> dict[str, Any]:
+class Workers:
+    """Long-lived measuring processes (`--shared-workers`): each imports and warms up once.
+
+    For smoke tests: a fresh child per measurement costs seconds of imports and a warm-up run,
+    a worker pays that once. Peak RSS is then a worker's high-water mark so far and timings
+    share the worker with what ran before, so neither means anything.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        import multiprocessing
+
+        from honey_duck_dev.benchmarks import one
+
+        self._one = one
+        # spawn, not fork: the parent has polars' thread pools running, which fork does not copy
+        self.pool = ProcessPoolExecutor(
+            max_workers=max(jobs, 1),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=one.warm_worker,
+        )
+        # The pool starts a worker per task submitted while none is free: one no-op each starts
+        # them all now, to import and warm up while the parent prepares inputs and servers.
+        for _ in range(max(jobs, 1)):
+            self.pool.submit(one.ready)
+
+    def run(self, args: Sequence[str], timeout: float) -> dict[str, Any]:
+        """One measurement in a worker; its result, or the error it died of."""
+        future = self.pool.submit(self._one.in_worker, list(args), dict(os.environ))
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            return {"error": f"timed out after {timeout:.0f}s (in a shared worker)"}
+        except BrokenProcessPool as exc:
+            return {"error": f"a shared worker died: {exc}"}
+
+    def close(self) -> None:
+        """Stop the workers: killed, since they hold nothing and exiting cleanly takes seconds."""
+        # ProcessPoolExecutor has no public handle on its processes; a worker's interpreter
+        # teardown (Dagster's and polars' threads) costs about 3 s, and nothing in it matters.
+        processes = list(getattr(self.pool, "_processes", {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()
+            process.join(timeout=10)
+
+
+@contextmanager
+def workers(jobs: int, shared: bool, given: Workers | None = None) -> Iterator[Workers | None]:
+    """Shared workers for the whole run when asked for, else None: a fresh child each time.
+
+    `given` workers (a caller's, e.g. a test module's, reused across runs) are not closed here.
+    """
+    if given is not None or not shared:
+        yield given if shared else None
+        return
+    pool = Workers(jobs)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def _child(
+    args: Sequence[str], scratch: Path, timeout: float, shared: Workers | None = None
+) -> dict[str, Any]:
     """Run `honey_duck_dev.benchmarks.one` with `args`; its JSON result, or the error it died of."""
+    if shared is not None:
+        return shared.run(args, timeout)
     result, log = scratch / "result.json", scratch / "child.log"
     command = [sys.executable, "-m", "honey_duck_dev.benchmarks.one", *args, str(result)]
     with open(log, "w") as out:
@@ -83,6 +150,10 @@ def _child(args: Sequence[str], scratch: Path, timeout: float) -> dict[str, Any]
     return {"error": f"child exited {proc.returncode}: {' | '.join(tail)}"}
 
 
+def _quiet(line: str) -> None:
+    """A log that drops its lines: planning logs the sinks skipped, once."""
+
+
 @contextmanager
 def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
     """Start, for the whole run, each server the chosen sinks need and nobody pointed us at.
@@ -94,10 +165,7 @@ def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
     from honey_duck_dev.services.lifecycle import HOST
     from honey_duck_dev.services.registry import service
 
-    def quiet(line: str) -> None:  # planning has logged the sinks skipped
-        pass
-
-    needed = sorted({sink.server for _, sink in available(sinks, quiet) if sink.server})
+    needed = sorted({sink.server for _, sink in available(sinks, _quiet) if sink.server})
     saved = dict(os.environ)
     with ExitStack() as stack:
         for name in needed:
@@ -115,13 +183,27 @@ def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
             os.environ.update(saved)
 
 
-def idle(work: Path, timeout: float, jobs: int = 1) -> Idle:
+def server_versions(sinks: Iterable[str], log: Log) -> dict[str, str]:
+    """`<sink> server` -> version, for each chosen sink that can say (its server is up)."""
+    found = {}
+    for name, sink in available(sinks, _quiet):
+        if sink.server_version is not None:
+            try:
+                found[f"{name} server"] = sink.server_version()
+            except Exception as exc:  # the version is context: its absence fails nothing
+                log(f"{name}: no server version ({exc})")
+    return found
+
+
+def idle(work: Path, timeout: float, jobs: int = 1, shared: Workers | None = None) -> Idle:
     """Measure the idle baselines: everything imported plus one empty Dagster run, and plain."""
 
     def one(plain: bool) -> dict[str, Any]:
         scratch = Path(tempfile.mkdtemp(prefix="idle-", dir=work))
+        args = ["--idle", *(["--plain"] if plain else [])]
         try:
-            return _child(["--idle", *(["--plain"] if plain else [])], scratch, timeout)
+            # a shared worker has Dagster imported: the plain baseline needs a fresh child
+            return _child(args, scratch, timeout, None if plain else shared)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -171,9 +253,8 @@ def plan(
     """The throughput measurements: every chosen approach of every chosen, available sink."""
     tasks, kinds = [], list(kinds)
     for name, sink in available(sinks, log):
-        for kind in KINDS:
-            approach = sink.approaches.get(kind)
-            if approach is None or kind not in kinds:
+        for kind, approach in sink.approaches.items():
+            if kind not in kinds:
                 continue
             cap = effective_cap(kind, approach, naive_cap)
             fed = inputs.head(source, cap) if cap else source
@@ -197,7 +278,9 @@ def plan_memory(
     return tasks
 
 
-def run_task(task: Task, work: Path, keep: bool, timeout: float) -> Measurement:
+def run_task(
+    task: Task, work: Path, keep: bool, timeout: float, shared: Workers | None = None
+) -> Measurement:
     """Measure one task in a fresh child; its output folder is removed unless `keep`."""
     scratch = Path(tempfile.mkdtemp(prefix=f"{task.sink}_{task.kind}_", dir=work))
     # Unique per measurement and a plain identifier, so a server-backed sink can name its
@@ -205,7 +288,7 @@ def run_task(task: Task, work: Path, keep: bool, timeout: float) -> Measurement:
     out = scratch / scratch.name.lower()
     load = os.getloadavg()[0]
     args = ["--sink", task.sink, "--approach", task.kind, str(task.source.path), str(out)]
-    found = _child(args, scratch, timeout)
+    found = _child(args, scratch, timeout, shared)
     measured = Measurement(
         task.sink,
         task.kind,
@@ -234,11 +317,12 @@ def run_all(
     timeout: float,
     log: Log,
     repeat: int = 1,
+    shared: Workers | None = None,
 ) -> list[Measurement]:
     """Run every task (one at a time unless `jobs` > 1: parallel runs are smoke tests only)."""
 
     def one(task: Task) -> Measurement:
-        runs = [run_task(task, work, keep, timeout) for _ in range(repeat)]
+        runs = [run_task(task, work, keep, timeout, shared) for _ in range(repeat)]
         failed = [m for m in runs if not m.ok]
         # The fastest run is the one least disturbed by anything else on the machine; peak RSS
         # hardly varies between runs, and the highest one seen is reported.

@@ -1,35 +1,39 @@
-"""The benchmark runner at a tiny size: every approach runs and lands every row (no timings)."""
+"""The benchmark runner at a tiny size: every approach runs and lands every row (no timings).
+
+The runs use `--shared-workers`: two long-lived workers import Dagster and warm up once, instead
+of a fresh process per measurement (seconds apiece); every approach's code still runs end to end.
+"""
 
 import json
-import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from honey_duck_dev.benchmarks.__main__ import main, row_count
+from honey_duck_dev.benchmarks.__main__ import main, parser, row_count
 from honey_duck_dev.benchmarks.approaches import SINKS, Approach, naive_csv
 from honey_duck_dev.benchmarks.report import THROUGHPUT_HEADERS
-from honey_duck_dev.benchmarks.runner import effective_cap
+from honey_duck_dev.benchmarks.runner import Workers, effective_cap
 from honey_duck_tests.service_fixtures import unavailable
 
-ROWS, NAIVE_CAP = 2_000, 500
+ROWS, NAIVE_CAP = 1_000, 300
+SMOKE = ["--jobs", "2", "--shared-workers"]
 
 
 @pytest.fixture(scope="module")
-def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pycache")
+def workers() -> Iterator[Workers]:
+    """Two shared workers for the module's runs: they import and warm up once, not per run."""
+    pool = Workers(2)
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
-@pytest.fixture
-def fast_children(pycache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let each measuring child reuse compiled bytecode, kept outside the working tree."""
-    # Every measurement is a fresh interpreter; where PYTHONDONTWRITEBYTECODE is set and the
-    # environment has no .pyc files, each child would recompile Dagster (seconds apiece).
-    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        monkeypatch.setenv(
-            "PYTHONPYCACHEPREFIX", os.environ.get("PYTHONPYCACHEPREFIX", str(pycache))
-        )
-        monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One work folder for the module's runs, so an input of the same size is generated once."""
+    return tmp_path_factory.mktemp("bench-work")
 
 
 def _table(markdown: str, first_header: str) -> list[list[str]]:
@@ -45,14 +49,14 @@ def _table(markdown: str, first_header: str) -> list[list[str]]:
 
 
 def test_every_approach_of_every_sink_runs_and_lands_every_row(
-    tmp_path: Path, fast_children: None
+    tmp_path: Path, work: Path, workers: Workers
 ) -> None:
     for sink in SINKS.values():  # a server-backed sink needs its server (started by the runner)
         if reason := sink.unavailable():
             unavailable(reason)
     out = tmp_path / "results.md"
-    argv = ["--rows", str(ROWS), "--naive-cap", str(NAIVE_CAP), "--jobs", "2"]
-    assert main([*argv, "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+    argv = ["--rows", str(ROWS), "--naive-cap", str(NAIVE_CAP), *SMOKE]
+    assert main([*argv, "--work", str(work), "--out", str(out)], workers) == 0
 
     data = json.loads(out.with_suffix(".json").read_text())
     expected = {(name, kind) for name, sink in SINKS.items() for kind in sink.approaches}
@@ -67,28 +71,49 @@ def test_every_approach_of_every_sink_runs_and_lands_every_row(
         else:
             assert m["out_bytes"] is None
     assert data["machine"]["cores"] and data["versions"]["dagster"]
-    assert data["inputs"][0]["rows"] == ROWS
+    assert data["inputs"][0]["rows"] == ROWS and data["shared_workers"]
 
     table = _table(out.read_text(), "sink")
     assert table[0] == THROUGHPUT_HEADERS
     assert {(r[0], r[1]) for r in table[1:]} == expected
     assert all(len(r) == len(THROUGHPUT_HEADERS) and all(r) for r in table[1:])
-    assert not list((tmp_path / "work" / "runs").iterdir()), "outputs are removed after each run"
+    assert not list((work / "runs").iterdir()), "outputs are removed after each run"
 
 
-def test_memory_mode_reports_each_size_side_by_side(tmp_path: Path, fast_children: None) -> None:
+def test_memory_mode_reports_each_size_side_by_side(
+    tmp_path: Path, work: Path, workers: Workers
+) -> None:
     out = tmp_path / "memory.md"
-    argv = ["--memory", "--rows", "1000,2k", "--memory-sinks", "csv", "--jobs", "2"]
+    # Two tiny sizes stand in for 1M and 10M: the same code path, side by side.
+    argv = ["--memory", "--rows", "500,1k", "--memory-sinks", "csv", *SMOKE]
     argv += ["--approaches", "ours,collect"]  # the floor is the throughput test's
-    assert main([*argv, "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+    assert main([*argv, "--work", str(work), "--out", str(out)], workers) == 0
 
     data = json.loads(out.with_suffix(".json").read_text())
     runs = {(m["kind"], m["rows"]): m for m in data["memory"]}
-    assert set(runs) == {(k, n) for k in ("ours", "collect") for n in (1000, 2000)}
+    assert set(runs) == {(k, n) for k in ("ours", "collect") for n in (500, 1000)}
     assert all(m["rows_read_back"] == m["rows"] for m in runs.values())
     table = _table(out.read_text(), "sink")
     assert [r[1] for r in table[1:]] == ["ours", "collect"]
     assert all(len(r) == 3 + 2 * 2 and all(r) for r in table[1:])
+
+
+def test_help_documents_every_option() -> None:
+    help_text = parser().format_help()
+    for action in parser()._actions:
+        assert action.help, action.option_strings
+        assert all(option in help_text for option in action.option_strings)
+    assert "monthly stands for csv_monthly,json_monthly,parquet_monthly" in " ".join(
+        help_text.split()
+    )
+
+
+def test_a_sink_group_stands_for_its_sinks() -> None:
+    args = parser().parse_args(["--sinks", "monthly,csv", "--approaches", "floor,psql"])
+    assert args.sinks == ["csv_monthly", "json_monthly", "parquet_monthly", "csv"]
+    assert args.approaches == ["floor", "psql"]
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--sinks", "nosuch"])
 
 
 def test_row_counts_and_caps() -> None:
