@@ -35,6 +35,7 @@ from honey_duck.io.sink import Session, SinkIOManager, Target, Write
 
 REMOTE_PROTOCOLS = ("s3", "s3a", "gs", "gcs", "abfs", "abfss", "az")
 SCHEMA_SUFFIX = ".schema"  # JSON inside; a name folder readers filtering by extension skip
+_ROUTE = "__honey_duck_partition"  # the column a one-pass partitioned write routes rows by
 _SHEET_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
 
 
@@ -272,18 +273,60 @@ class FileSession(Session):
         rows = 0
         with self.t.store.lock(folder), ExitStack() as stack:
             self.t.store.sweep_uploads(folder)
-            staged = []
-            for obj in objects:
-                where = stack.enter_context(self.t.store.staging(obj.path))
-                path, count = self._stage(where, obj, schema, write)
-                staged.append(path)
-                rows += count
+            folders = [stack.enter_context(self.t.store.staging(o.path)) for o in objects]
+            if self._routable(write, objects):
+                staged = self._stage_routed(folders, objects, schema, write)
+                rows = write.checked.rows
+            else:
+                staged = []
+                for where, obj in zip(folders, objects, strict=True):
+                    path, count = self._stage(where, obj, schema, write)
+                    staged.append(path)
+                    rows += count
             marker = self.t.store.announce(folder, names) if len(objects) > 1 else None
             for obj, path in zip(objects, staged, strict=True):
                 self._publish(path, obj.path, schema)
             if write.partitions is not None:
                 self.t.store.settle(folder, marker, names)
         return rows
+
+    def _routable(self, write: Write, objects: list[_Object]) -> bool:
+        """Whether one pass can write every partition's file: a replace of several
+        partitions in a format whose polars sink routes rows by a column."""
+        replace = write.settings.mode is core.WriteMode.REPLACE
+        return replace and len(objects) > 1 and self.t.fmt.routes
+
+    def _stage_routed(
+        self, folders: list[str], objects: list[_Object], schema: pl.Schema, write: Write
+    ) -> list[str]:
+        """Stage every partition's file in one pass over the rows (not one pass per partition).
+
+        Each row gets the index of its partition; polars' partitioned sink sends it to that
+        partition's staged file. A partition without rows gets its typed, empty file apart.
+        """
+        assert write.partitions is not None
+        paths = [os.path.join(f, o.path.name) for f, o in zip(folders, objects, strict=True)]
+        index: Any = pl
+        for i, part in enumerate(write.partitions.parts):
+            index = index.when(part.predicate(write.incoming)).then(pl.lit(i, pl.UInt32))
+        content = core.conform(write.frame, schema)
+        routed = content.with_columns(index.alias(_ROUTE))
+
+        def path_of(args: Any) -> str:
+            return paths[args.partition_keys.item(0, 0)]
+
+        destination = pl.PartitionBy(
+            os.path.commonpath(paths),
+            key=_ROUTE,
+            include_key=False,
+            file_path_provider=path_of,
+            approximate_bytes_per_file=None,  # one file per partition, however large
+        )
+        self.t.fmt.write(routed, destination, batch_rows=write.batch_rows, title="")
+        for path, obj in zip(paths, objects, strict=True):
+            if obj.rows == 0:  # no row routed there: its file is typed and empty
+                self.t.fmt.write(content.clear(), path, batch_rows=write.batch_rows, title="")
+        return paths
 
     def _stage(self, folder: str, obj: _Object, schema: pl.Schema, write: Write) -> tuple[str, int]:
         """Write one file's new content into `folder`; the staged path and its rows."""

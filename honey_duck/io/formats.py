@@ -124,6 +124,10 @@ def utf16_prefix(text: str, units: int) -> str:
     return "".join(out)
 
 
+Destination = str | pl.PartitionBy
+"""A local file, or (for formats that `route`) one file per value of a routing column."""
+
+
 class FileFormat:
     """One file format; subclasses say how to write, read and which types they keep."""
 
@@ -131,6 +135,9 @@ class FileFormat:
     ext: ClassVar[str]
     # Text formats do not carry their types, so a schema file beside the data records them.
     sidecar_schema: ClassVar[bool] = True
+    # Whether `write` takes a `pl.PartitionBy`: polars' streaming sinks write every partition's
+    # file in one pass over the rows.
+    routes: ClassVar[bool] = False
 
     def unsupported(self, dtype: pl.DataType) -> str | None:
         """Why this format cannot store `dtype`, or None when it can."""
@@ -143,7 +150,9 @@ class FileFormat:
         """Values of `schema`'s columns this format cannot hold exactly (refused before writing)."""
         return []
 
-    def write(self, frame: pl.LazyFrame, path: str, *, batch_rows: int, title: str) -> int | None:
+    def write(
+        self, frame: pl.LazyFrame, path: Destination, *, batch_rows: int, title: str
+    ) -> int | None:
         """Write `frame` to the local file `path`; return the row count when it is known."""
         raise NotImplementedError
 
@@ -157,13 +166,16 @@ class FileFormat:
 
 class CsvFormat(FileFormat):
     name, ext = "csv", "csv"
+    routes = True
 
     def unsupported(self, dtype: pl.DataType) -> str | None:
         if _nested(dtype):
             return "CSV cannot hold nested values; use json, feather or parquet"
         return super().unsupported(dtype)
 
-    def write(self, frame: pl.LazyFrame, path: str, *, batch_rows: int, title: str) -> int | None:
+    def write(
+        self, frame: pl.LazyFrame, path: Destination, *, batch_rows: int, title: str
+    ) -> int | None:
         _cast(frame, _utc_instants(frame.collect_schema())).sink_csv(path)
         return None
 
@@ -208,6 +220,7 @@ class JsonFormat(FileFormat):
     """
 
     name, ext = "json", "json"
+    routes = True
 
     def unsupported(self, dtype: pl.DataType) -> str | None:
         if pl.Time in _scalars(dtype):
@@ -218,7 +231,9 @@ class JsonFormat(FileFormat):
         why = "JSON datetimes are ISO 8601 text, years 1 to 9999 (UTC for tz-aware values)"
         return _refusals(schema, _outside_iso_years, why)
 
-    def write(self, frame: pl.LazyFrame, path: str, *, batch_rows: int, title: str) -> int | None:
+    def write(
+        self, frame: pl.LazyFrame, path: Destination, *, batch_rows: int, title: str
+    ) -> int | None:
         schema = frame.collect_schema()
         as_text = self._non_finite_columns(frame, schema)
         wire = {
@@ -254,11 +269,14 @@ class FeatherFormat(FileFormat):
 
     name, ext = "feather", "feather"
     sidecar_schema = False
+    routes = True
 
     def unsupported(self, dtype: pl.DataType) -> str | None:
         return "cannot store Python objects" if dtype == pl.Object else None
 
-    def write(self, frame: pl.LazyFrame, path: str, *, batch_rows: int, title: str) -> int | None:
+    def write(
+        self, frame: pl.LazyFrame, path: Destination, *, batch_rows: int, title: str
+    ) -> int | None:
         frame.sink_ipc(path, compression="zstd")
         return None
 
@@ -269,7 +287,9 @@ class FeatherFormat(FileFormat):
 class ParquetFormat(FeatherFormat):
     name, ext = "parquet", "parquet"
 
-    def write(self, frame: pl.LazyFrame, path: str, *, batch_rows: int, title: str) -> int | None:
+    def write(
+        self, frame: pl.LazyFrame, path: Destination, *, batch_rows: int, title: str
+    ) -> int | None:
         frame.sink_parquet(path, row_group_size=batch_rows)
         return None
 

@@ -458,3 +458,35 @@ def test_excel_keeps_a_last_row_of_nulls(tmp_path: Path) -> None:
     )
     assert result.success
     assert_frame_equal(seen["t"], frame)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_range_with_an_empty_month_writes_every_file_typed(tmp_path: Path, fmt: str) -> None:
+    """Every partition of a range gets its file, an empty month too, each with its own rows
+    (csv, json, feather and parquet write all of them in one pass over the rows)."""
+    io = manager(tmp_path, fmt)
+    result = run(
+        io,
+        lambda: sales([1, 3, 4]).lazy(),
+        metadata={"partition_expr": "d"},
+        partitions_def=MONTHLY,
+        tags=RANGE,
+    )
+    assert result.success, error_of(result)
+    folder = tmp_path / "out" / "t" / "table"
+    for month in (1, 2, 3, 4):
+        path = folder / f"2024-{month:02d}-01.{EXT[fmt]}"
+        landed = independent_read(fmt, path) if month != 2 or fmt != "json" else None
+        expected = sales([month] if month != 2 else [])
+        if landed is not None:
+            assert landed.height == expected.height, path
+            if expected.height:
+                assert landed["id"].to_list() == expected["id"].to_list()
+    context = dg.build_input_context(
+        asset_key=dg.AssetKey(["t", "table"]),
+        dagster_type=dg.PythonObjectDagsterType(pl.DataFrame),
+        asset_partitions_def=MONTHLY,
+        asset_partition_key_range=dg.PartitionKeyRange("2024-02-01", "2024-02-01"),
+    )
+    empty = io.load_input(context)
+    assert empty.height == 0 and empty.schema == sales([1]).schema
