@@ -83,6 +83,7 @@ class FileIOManager(SinkIOManager):
             root=UPath(self.base_path, **options),
             store=Store(stale_after=self.stale_after_hours * 3600),
             secrets=self.s3.secrets() if self.s3 else [],
+            scan_options=self.s3.polars_options() if self.s3 else None,
         )
 
 
@@ -96,9 +97,11 @@ class FileTarget(Target):
         root: UPath,
         store: Store,
         secrets: Sequence[str | None] = (),
+        scan_options: dict[str, str] | None = None,
     ) -> None:
         self.word, self.fmt, self.root, self.store = word, fmt, root, store
         self._secrets = list(secrets)
+        self.scan_options = scan_options  # polars' object-store settings, when on S3
 
     def unsupported(self, dtype: pl.DataType) -> str | None:
         return self.fmt.unsupported(dtype)
@@ -207,7 +210,7 @@ class FileSession(Session):
         if not path.exists():
             return None
         if not self.t.fmt.sidecar_schema:
-            return self.t.fmt.schema_of(self.t.store.local_copy(path))
+            return self._scan(path, None).collect_schema()  # a remote file: just its footer
         sidecar = path.with_name(path.name + SCHEMA_SUFFIX)
         if not sidecar.exists():
             if for_write:
@@ -363,6 +366,10 @@ class FileSession(Session):
     # -- reading ----------------------------------------------------------------------------
 
     def _scan(self, path: UPath, schema: pl.Schema | None) -> pl.LazyFrame:
+        """A lazy read of one file: ranged reads on S3 where the format allows, else a copy."""
+        if self.t.scan_options is not None and self.t.fmt.scans_remote and not is_local(path):
+            url = f"s3://{path.path}"
+            return self.t.fmt.scan(url, schema, storage_options=self.t.scan_options)
         return self.t.fmt.scan(self.t.store.local_copy(path), schema)
 
     def read(

@@ -200,3 +200,31 @@ def test_schema_records_round_trip_in_any_folder(tmp_path: Path) -> None:
         assert back is not None and back.schema == schema and back.keys == ("id",)
         assert back.written  # stamped on save
     assert [p.name for p in (tmp_path / "records").iterdir()] == ["orders%2F2024.schema.json"]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "feather", "csv"])
+def test_s3_reads_stream_parquet_and_feather_and_copy_the_text_formats(s3, fmt: str) -> None:
+    """Parquet and Feather are read on S3 in ranges by polars (no local copy); CSV and JSON
+    are copied to disk first, because polars' remote readers would hold them in memory."""
+    bucket = s3.create_bucket("reads")
+    config = S3Config(
+        endpoint_url=s3.endpoint_url,
+        region=s3.region,
+        access_key_id=s3.access_key,
+        secret_access_key=s3.secret_key,
+    )
+    io = FileIOManager(format=fmt, base_path=f"s3://{bucket}/out", s3=config)
+    data = frame(20_000, "r", 1).collect()
+    assert run(io, lambda: data).success
+    filestore.SCRATCH.mkdir(parents=True, exist_ok=True)
+    before = set(filestore.SCRATCH.iterdir())
+    lazy = io.load_input(
+        dg.build_input_context(
+            asset_key=dg.AssetKey(["t", "table"]),
+            dagster_type=dg.PythonObjectDagsterType(pl.LazyFrame),
+        )
+    )
+    assert isinstance(lazy, pl.LazyFrame)
+    copies = set(filestore.SCRATCH.iterdir()) - before
+    assert bool(copies) == (fmt == "csv"), copies
+    assert_frame_equal(lazy.collect(), data)
