@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,24 @@ class DuckDBDialect(Dialect):
         )
         return dict(cursor.fetchall()) or None
 
+    def lift_definitions(self, cursor: Cursor, table: Table) -> tuple[bool, list[str]]:
+        cursor.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints()"
+            " WHERE schema_name = $1 AND table_name = $2 AND constraint_type = 'PRIMARY KEY'",
+            [table.schema, table.name],
+        )
+        keys = [list(row[0]) for row in cursor.fetchall()]
+        statements = [self.add_primary_key(table, k) for k in keys]
+        cursor.execute(
+            "SELECT index_name, sql FROM duckdb_indexes()"
+            " WHERE schema_name = $1 AND table_name = $2 AND sql IS NOT NULL ORDER BY index_oid",
+            [table.schema, table.name],
+        )
+        indexes = cursor.fetchall()
+        for name, _ in indexes:  # DuckDB refuses to rename a table that has indexes
+            cursor.execute(f"DROP INDEX {self.quote(table.schema)}.{self.quote(name)}")
+        return bool(keys), statements + [sql for _, sql in indexes]
+
     def has_unique_key(self, cursor: Cursor, table: Table, keys: Sequence[str]) -> bool:
         cursor.execute(
             "SELECT constraint_column_names FROM duckdb_constraints()"
@@ -136,7 +154,9 @@ class LocalSqlTarget(SqlTarget):
         finally:
             cursor.unregister("_hd_batches")  # type: ignore[attr-defined]
 
-    def fetch(self, cursor: Cursor, sql: str, params: list[Any]) -> pl.DataFrame:
+    def fetch(
+        self, cursor: Cursor, sql: str, params: list[Any], schema: Mapping[str, pl.DataType]
+    ) -> pl.DataFrame:
         return cursor.execute(sql, params).pl()  # type: ignore[attr-defined]
 
     def transient(self, exc: BaseException) -> bool:

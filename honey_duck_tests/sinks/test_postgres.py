@@ -453,3 +453,120 @@ def test_psql_sees_what_we_wrote(postgres_url: str) -> None:
         check=True,
     ).stdout.splitlines()
     assert out == ["1|12.34|2024-01-02|{a,b}", "2|||", "3|-0.01|1999-12-31|{}"]
+
+
+def _keys_and_indexes(target: Target) -> tuple[list[tuple], list[tuple]]:
+    """The table's primary key and index definitions, read from the catalog natively."""
+    if target.name == "postgres":
+        keys = target.query(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            f" WHERE conrelid = to_regclass('{target.table()}') ORDER BY conname"
+        )
+        indexes = target.query(
+            "SELECT indexname, indexdef FROM pg_indexes"
+            f" WHERE schemaname = '{target.schema}' AND tablename = 'table' ORDER BY indexname"
+        )
+        return keys, indexes
+    keys = target.query(
+        "SELECT constraint_type, constraint_column_names FROM duckdb_constraints()"
+        f" WHERE schema_name = '{target.schema}' AND table_name = 'table'"
+        " AND constraint_type = 'PRIMARY KEY'"
+    )
+    indexes = target.query(
+        "SELECT index_name, sql FROM duckdb_indexes()"
+        f" WHERE schema_name = '{target.schema}' AND table_name = 'table'"
+    )
+    return keys, indexes
+
+
+def test_a_replace_keeps_the_keys_and_indexes_of_the_table(target: Target) -> None:
+    """An upsert's primary key and a hand-made index outlive a replace without upsert keys."""
+    io = target.manager()
+    upsert = meta(target, write_mode="upsert", upsert_keys=["id"])
+    assert run(io, lambda: pl.DataFrame({"id": [1, 2], "v": ["a", "b"]}), metadata=upsert).success
+    target.query(f'CREATE INDEX "v by value" ON {target.table()} (v)')
+    before = _keys_and_indexes(target)
+    assert before[0] and before[1]
+    for _ in range(2):  # the second replace swaps out a table the first one swapped in
+        replaced = run(
+            io, lambda: pl.DataFrame({"id": [2, 3], "v": ["B", "c"]}), metadata=meta(target)
+        )
+        assert replaced.success, error_of(replaced)
+        assert _keys_and_indexes(target) == before
+    assert "_hd_" not in str(before)
+    again = run(io, lambda: pl.DataFrame({"id": [3, 4], "v": ["C", "d"]}), metadata=upsert)
+    assert again.success, error_of(again)
+    rows = target.query(f"SELECT id, v FROM {target.table()} ORDER BY id")
+    assert rows == [(2, "B"), (3, "C"), (4, "d")]
+
+
+def test_the_default_retry_window_outlasts_a_server_restart() -> None:
+    """The server goes down, the write starts, the server is back 3 s later: the write lands."""
+    import shutil
+    import tempfile
+
+    from honey_duck_dev.services.lifecycle import free_port
+    from honey_duck_dev.services.postgres import Postgres
+
+    # a directory the server's own user can reach (pytest's tmp_path is private to us)
+    port, data = free_port(), Path(tempfile.mkdtemp(prefix="honey_duck-restart-"))
+    servers = [Postgres.launch(port=port, data_dir=data)]  # kept: the restart is the same cluster
+    io = PostgresIOManager(connection=PostgresConfig(port=port, connect_timeout=2))
+    assert io.retries == 6  # the defaults, not a setting made for this test
+    try:
+        assert run(io, lambda: pl.DataFrame({"id": [1]})).success
+        servers[0].stop()
+
+        def restart() -> None:
+            time.sleep(3.0)
+            servers.append(Postgres.launch(port=port, data_dir=data))
+
+        restarter = threading.Thread(target=restart)
+        restarter.start()
+        result = run(io, lambda: pl.DataFrame({"id": [1, 2]}))
+        restarter.join()
+        assert result.success, error_of(result)
+        with psycopg.connect(servers[-1].url) as connection:
+            assert connection.execute('SELECT count(*) FROM t."table"').fetchone() == (2,)
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+_WRITER = """
+import sys
+import polars as pl
+from honey_duck.io.localsql import LocalSqlIOManager
+from honey_duck_tests.io.runs import error_of, run
+
+database, name = sys.argv[1], sys.argv[2]
+io = LocalSqlIOManager(database=database)
+for i in range(10):
+    frame = pl.DataFrame({"id": list(range(20_000)), "run": [i] * 20_000})
+    result = run(io, lambda: frame, metadata={"table": name})
+    if not result.success:
+        sys.exit(f"{name} run {i}: {error_of(result)}")
+"""
+
+
+def test_two_processes_write_different_tables_of_one_duckdb_file(tmp_path: Path) -> None:
+    """DuckDB lets one process at a time hold the file: writers take turns, none fails."""
+    import sys
+
+    database = str(tmp_path / "shared.duckdb")
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, database, name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("left", "right")
+    ]
+    outcomes = [(w.wait(timeout=300), w.stderr.read() if w.stderr else "") for w in writers]
+    assert [code for code, _ in outcomes] == [0, 0], [err[-2000:] for _, err in outcomes]
+    with duckdb.connect(database, read_only=True) as connection:
+        for name in ("left", "right"):
+            rows = connection.execute(f'SELECT count(*), max(run) FROM t."{name}"').fetchall()
+            assert rows == [(20_000, 9)]

@@ -12,7 +12,7 @@ The caller (the sink flow) commits when a verb returns and rolls back when it ra
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +28,8 @@ from honey_duck.io.sql.dialect import Column, Cursor, Dialect, Table, slice_pred
 Loader = Callable[[Cursor, Table, pl.LazyFrame, bool], None]
 """Loads a frame's rows into an existing table (a temporary one when the flag is set)."""
 
-Fetcher = Callable[[Cursor, str, list[Any]], pl.DataFrame]
-"""Runs a SELECT and returns its rows as a typed frame."""
+Fetcher = Callable[[Cursor, str, list[Any], Mapping[str, pl.DataType]], pl.DataFrame]
+"""Runs a SELECT and returns its rows as a frame typed like the selected columns' types."""
 
 
 @contextmanager
@@ -114,15 +114,25 @@ class SqlSession(Session):
         table, types, frame = self._prepare(write)
         d = self.dialect
         stage = Table(table.schema, f"_hd_stage_{uuid.uuid4().hex[:12]}")
-        self.cursor.execute(d.create_table(stage, types, write.settings.keys))
+        # The stage has no keys or indexes: its constraint names would leak into the swapped
+        # table, and building them once after loading is faster than keeping them up per row.
+        self.cursor.execute(d.create_table(stage, types))
         self.load(self.cursor, stage, frame, False)
+        has_primary, kept = False, []
         if write.stored is not None:
+            # The old table's keys and indexes (an earlier upsert's primary key, an index made
+            # by hand) belong to the table, not to this write's settings: keep them.
+            has_primary, kept = d.lift_definitions(self.cursor, table)
             old = Table(table.schema, f"_hd_old_{uuid.uuid4().hex[:12]}")
             self.cursor.execute(d.rename(table, old.name))
             self.cursor.execute(d.rename(stage, table.name))
             self.cursor.execute(d.drop(old))
         else:
             self.cursor.execute(d.rename(stage, table.name))
+        for statement in kept:
+            self.cursor.execute(statement)
+        if write.settings.keys and not has_primary:
+            self.cursor.execute(d.add_primary_key(table, write.settings.keys))
         return self._count(table, None, write.incoming)
 
     def replace_slice(self, write: Write) -> int:
@@ -197,7 +207,11 @@ class SqlSession(Session):
             where = slice_predicate(d, partitions, schema)
             sql, params = f"{sql} WHERE {where.sql}", where.params
         assert self.fetch is not None, "this session was opened for writing only"
-        frame = self.fetch(self.cursor, sql, params)
+        wire = {  # what each selected expression yields: JSON travels as text
+            c: pl.String() if isinstance(t, pl.Struct) else (t or d.polars_type(stored[c]))
+            for c, (_, t) in selected.items()
+        }
+        frame = self.fetch(self.cursor, sql, params, wire)
         return frame.with_columns(
             _restore(frame[c], t) for c, (_, t) in selected.items() if t is not None
         )

@@ -47,8 +47,10 @@ class SqlTarget(Target):
         """Load the frame's rows into an existing table, in bulk."""
 
     @abc.abstractmethod
-    def fetch(self, cursor: Cursor, sql: str, params: list[Any]) -> pl.DataFrame:
-        """Run a SELECT and return its rows."""
+    def fetch(
+        self, cursor: Cursor, sql: str, params: list[Any], schema: Mapping[str, pl.DataType]
+    ) -> pl.DataFrame:
+        """Run a SELECT and return its rows; `schema` is what each selected column holds."""
 
     # -- the seam ---------------------------------------------------------------------------
 
