@@ -570,3 +570,49 @@ def test_two_processes_write_different_tables_of_one_duckdb_file(tmp_path: Path)
         for name in ("left", "right"):
             rows = connection.execute(f'SELECT count(*), max(run) FROM t."{name}"').fetchall()
             assert rows == [(20_000, 9)]
+
+
+def test_the_local_stand_in_holds_the_pipeline_tables(local_run) -> None:
+    from honey_duck_tests.sinks.readback import assert_duckdb_stand_in_lands
+
+    assert_duckdb_stand_in_lands(local_run, "postgres")
+
+
+def test_dynamic_partitions_replace_exactly_their_keys(target: Target) -> None:
+    """Keys added on an instance at run time: each run replaces its own key's rows only."""
+    stores = dg.DynamicPartitionsDefinition(name="stores")
+    io = target.manager()
+    table = dg.asset(
+        name="table",
+        key_prefix=["t"],
+        metadata=meta(target, partition_expr="store"),
+        partitions_def=stores,
+    )(
+        lambda context: pl.DataFrame(
+            {"store": [context.partition_key] * 2, "n": [len(context.partition_key), 0]}
+        )
+    )
+    seen: dict[str, pl.DataFrame] = {}
+
+    @dg.asset(
+        ins={"table": dg.AssetIn(["t", "table"])},
+        partitions_def=stores,
+        io_manager_key="mem",
+    )
+    def consumer(table: pl.DataFrame) -> None:
+        seen["table"] = table
+
+    defs = dg.Definitions(
+        assets=[table, consumer], resources={"io_manager": io, "mem": dg.InMemoryIOManager()}
+    )
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("stores", ["north", "south"])
+        for key in ("north", "south", "north"):
+            result = job.execute_in_process(
+                partition_key=key, instance=instance, raise_on_error=False
+            )
+            assert result.success, error_of(result)
+            assert seen["table"]["store"].to_list() == [key, key]
+    rows = target.query(f"SELECT store, count(*) FROM {target.table()} GROUP BY 1 ORDER BY 1")
+    assert rows == [("north", 2), ("south", 2)]

@@ -418,3 +418,9 @@ def test_a_dev_url_with_an_escaped_at_sign_in_the_password_reaches_the_server(
         assert result.success, error_of(result)
         owner = admin.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'at'").fetchone()
         assert owner == ("hd_at",)
+
+
+def test_the_local_stand_in_holds_the_pipeline_tables(local_run) -> None:
+    from honey_duck_tests.sinks.readback import assert_duckdb_stand_in_lands
+
+    assert_duckdb_stand_in_lands(local_run, "redshift")
