@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 from pydantic import Field
 
 from honey_duck.io.sink import Target
 from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type
-from honey_duck.io.sql.session import arrow_batches, committing
+from honey_duck.io.sql.session import Streamer, arrow_batches, committing
 from honey_duck.io.sql.target import SqlIOManager, SqlTarget
 
 _SCALARS: dict[type[pl.DataType], str] = {
@@ -158,6 +159,15 @@ class LocalSqlTarget(SqlTarget):
         self, cursor: Cursor, sql: str, params: list[Any], schema: Mapping[str, pl.DataType]
     ) -> pl.DataFrame:
         return cursor.execute(sql, params).pl()  # type: ignore[attr-defined]
+
+    def streamer(self) -> Streamer:
+        return self.stream
+
+    def stream(self, sql: str, params: list[Any]) -> Iterator[pa.RecordBatch]:
+        """The rows of a SELECT as DuckDB's Arrow batches, on a connection of their own."""
+        with self.transaction() as cursor:
+            result = cursor.execute(sql, params)
+            yield from result.to_arrow_reader(self.batch_rows)  # type: ignore[attr-defined]
 
     def transient(self, exc: BaseException) -> bool:
         # Another process holds the file (DuckDB allows one writer process at a time): it lets

@@ -7,13 +7,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 from pydantic import Field
 
 from honey_duck.io.connections import PostgresConfig
 from honey_duck.io.faults import connect_failed
 from honey_duck.io.sink import Target
 from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type, widen
-from honey_duck.io.sql.session import arrow_batches, committing
+from honey_duck.io.sql.session import Streamer, arrow_batches, committing
 from honey_duck.io.sql.target import SqlIOManager, SqlTarget
 
 # SQLSTATE classes and codes worth a retry: connection failures, serialization failures,
@@ -204,6 +205,15 @@ class PostgresTarget(SqlTarget):
     ) -> pl.DataFrame:
         cursor.execute(sql, params)
         return pl.from_arrow(cursor.fetch_arrow_table())  # type: ignore[attr-defined,return-value]
+
+    def streamer(self) -> Streamer:
+        return self.stream
+
+    def stream(self, sql: str, params: list[Any]) -> Iterator[pa.RecordBatch]:
+        """The rows of a SELECT as ADBC's Arrow batches, on a connection of their own."""
+        with self.transaction() as cursor:
+            cursor.execute(sql, params)
+            yield from cursor.fetch_record_batch()  # type: ignore[attr-defined]
 
     def transient(self, exc: BaseException) -> bool:
         return super().transient(exc) or adbc_transient(exc)

@@ -29,7 +29,7 @@ from honey_duck.io.postgres import TRANSIENT_STATES, PostgresDialect, PostgresTa
 from honey_duck.io.postgres import TYPES as POSTGRES_TYPES
 from honey_duck.io.sink import Target
 from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type, widen
-from honey_duck.io.sql.session import arrow_batches, committing
+from honey_duck.io.sql.session import Streamer, arrow_batches, committing
 from honey_duck.io.sql.target import SqlIOManager, SqlTarget
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -369,6 +369,11 @@ class RedshiftTarget(SqlTarget):
         # psycopg hands over Python values: the stored column types type them, so an Int16
         # stays Int16 and an empty or all-null column keeps its type.
         return pl.DataFrame(cursor.fetchall(), schema=dict(schema), orient="row")
+
+    def streamer(self) -> Streamer | None:
+        if self.c.engine != "postgres":
+            return None  # psycopg hands over Python rows: nothing to stream as Arrow
+        return PostgresTarget(self.connection, self.default_schema, self.c.batch_rows).stream
 
     def transient(self, exc: BaseException) -> bool:
         import psycopg

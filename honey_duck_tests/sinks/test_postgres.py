@@ -616,3 +616,39 @@ def test_dynamic_partitions_replace_exactly_their_keys(target: Target) -> None:
             assert seen["table"]["store"].to_list() == [key, key]
     rows = target.query(f"SELECT store, count(*) FROM {target.table()} GROUP BY 1 ORDER BY 1")
     assert rows == [("north", 2), ("south", 2)]
+
+
+def test_a_lazyframe_consumer_reads_in_batches_with_exact_types(target: Target) -> None:
+    """The read is a LazyFrame fed batch by batch from its own connection, typed exactly."""
+    n = 5_000
+    frame = pl.DataFrame(
+        {
+            "id": pl.int_range(0, n, eager=True),
+            "small": pl.int_range(0, n, eager=True).cast(pl.Int16),
+            "real": pl.int_range(0, n, eager=True).cast(pl.Float32),
+            "amount": pl.int_range(0, n, eager=True).cast(pl.Decimal(12, 2)),
+            "day": pl.repeat(date(2024, 1, 2), n, eager=True),
+            "at": pl.repeat(datetime(2024, 1, 2, 3), n, eager=True).dt.replace_time_zone("UTC"),
+            "took": pl.repeat(timedelta(seconds=90), n, eager=True),
+            "tags": pl.repeat(["a"], n, eager=True),
+            "nothing": pl.repeat(None, n, eager=True, dtype=pl.String),
+        }
+    )
+    io = target.manager(batch_rows=1_000)
+    seen: dict[str, Any] = {}
+
+    def consume(table: pl.LazyFrame) -> None:
+        seen["lazy"] = table
+        seen["batches"] = [b.height for b in table.collect_batches(chunk_size=1_000)]
+        seen["some"] = table.filter(pl.col("id") >= n - 3).select("id", "small").collect()
+
+    result = run(io, lambda: frame, metadata=meta(target), consume=consume)
+    assert result.success, error_of(result)
+    assert isinstance(seen["lazy"], pl.LazyFrame)
+    assert "PYTHON SCAN" in seen["lazy"].explain()  # not a DataFrame made lazy after the fact
+    assert sum(seen["batches"]) == n and len(seen["batches"]) > 1
+    assert seen["lazy"].collect_schema() == frame.schema
+    back = seen["lazy"].collect().sort("id")
+    assert back.schema == frame.schema and back.equals(frame)
+    assert seen["some"]["id"].to_list() == [n - 3, n - 2, n - 1]
+    assert seen["some"].schema == pl.Schema({"id": pl.Int64, "small": pl.Int16})

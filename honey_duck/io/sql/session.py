@@ -32,6 +32,10 @@ Fetcher = Callable[[Cursor, str, list[Any], Mapping[str, pl.DataType]], pl.DataF
 """Runs a SELECT and returns its rows as a frame typed like the selected columns' types."""
 
 
+Streamer = Callable[[str, list[Any]], Iterator[pa.RecordBatch]]
+"""Runs a SELECT on a connection of its own and yields its rows as Arrow record batches."""
+
+
 @contextmanager
 def committing(connection: Any, cursor: Any) -> Iterator[Any]:
     """Yield `cursor`; commit if the block succeeds, roll back if not, and close both."""
@@ -75,6 +79,7 @@ class SqlSession(Session):
     cursor: Cursor
     load: Loader
     fetch: Fetcher | None = None
+    stream: Streamer | None = None  # reads then return a LazyFrame fed batch by batch
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -206,15 +211,57 @@ class SqlSession(Session):
             schema = {c: d.polars_type(stored[c]) for c in partitions.columns}
             where = slice_predicate(d, partitions, schema)
             sql, params = f"{sql} WHERE {where.sql}", where.params
-        assert self.fetch is not None, "this session was opened for writing only"
         wire = {  # what each selected expression yields: JSON travels as text
             c: pl.String() if isinstance(t, pl.Struct) else (t or d.polars_type(stored[c]))
             for c, (_, t) in selected.items()
         }
+        schema = pl.Schema(
+            {c: t or d.polars_type(stored[c]) for c, (_, t) in selected.items()}
+        )  # the exact types the eager read returns
+        if self.stream is not None and not any(isinstance(t, pl.Struct) for t in schema.values()):
+            # JSON columns take their structure from the values, so those tables read eagerly.
+            return _streamed(self.stream, sql, params, selected, schema)
+        assert self.fetch is not None, "this session was opened for writing only"
         frame = self.fetch(self.cursor, sql, params, wire)
         return frame.with_columns(
             _restore(frame[c], t) for c, (_, t) in selected.items() if t is not None
         )
+
+
+def _streamed(
+    stream: Streamer,
+    sql: str,
+    params: list[Any],
+    selected: Mapping[str, tuple[str, pl.DataType | None]],
+    schema: pl.Schema,
+) -> pl.LazyFrame:
+    """A LazyFrame that runs `sql` when collected and turns each Arrow batch into rows."""
+    from polars.io.plugins import register_io_source
+
+    def source(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        remaining = n_rows
+        for batch in stream(sql, params):
+            frame = pl.DataFrame(pl.from_arrow(batch))
+            frame = frame.with_columns(
+                _restore(frame[c], t) for c, (_, t) in selected.items() if t is not None
+            ).cast(dict(schema))
+            if with_columns is not None:
+                frame = frame.select(with_columns)
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if remaining is not None:
+                frame = frame.head(remaining)
+                remaining -= frame.height
+            yield frame
+            if remaining == 0:
+                return
+
+    return register_io_source(source, schema=schema)
 
 
 def _restore(column: pl.Series, dtype: pl.DataType) -> pl.Series:

@@ -19,7 +19,7 @@ from pydantic import Field
 from honey_duck.io import core
 from honey_duck.io.sink import SinkIOManager, Target, write_through
 from honey_duck.io.sql.dialect import Column, Cursor, Dialect, Table
-from honey_duck.io.sql.session import Loader, SqlSession
+from honey_duck.io.sql.session import Loader, SqlSession, Streamer
 
 
 def table_for(key: dg.AssetKey, metadata: Mapping[str, Any], default_schema: str) -> Table:
@@ -52,6 +52,10 @@ class SqlTarget(Target):
     ) -> pl.DataFrame:
         """Run a SELECT and return its rows; `schema` is what each selected column holds."""
 
+    def streamer(self) -> Streamer | None:
+        """How to stream a SELECT's Arrow batches on a connection of its own, if the target can."""
+        return None
+
     # -- the seam ---------------------------------------------------------------------------
 
     def unsupported(self, dtype: pl.DataType) -> str | None:
@@ -74,7 +78,7 @@ class SqlTarget(Target):
     @contextmanager
     def session(self) -> Iterator[SqlSession]:
         with self.transaction() as cursor:
-            yield SqlSession(self.dialect(), cursor, self.load, self.fetch)
+            yield SqlSession(self.dialect(), cursor, self.load, self.fetch, self.streamer())
 
 
 class SqlIOManager(SinkIOManager):
