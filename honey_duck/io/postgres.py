@@ -10,12 +10,13 @@ import polars as pl
 import pyarrow as pa
 from pydantic import Field
 
+from honey_duck.io import core
 from honey_duck.io.connections import PostgresConfig
 from honey_duck.io.faults import connect_failed
 from honey_duck.io.sink import Target
 from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type, widen
 from honey_duck.io.sql.session import Streamer, arrow_batches, committing
-from honey_duck.io.sql.target import SqlIOManager, SqlTarget
+from honey_duck.io.sql.target import SqlIOManager, SqlTarget, nul_refusals
 
 # SQLSTATE classes and codes worth a retry: connection failures, serialization failures,
 # deadlocks, lock timeouts, too many connections, and a server shutting down, crashed or in
@@ -205,6 +206,9 @@ class PostgresTarget(SqlTarget):
     ) -> pl.DataFrame:
         cursor.execute(sql, params)
         return pl.from_arrow(cursor.fetch_arrow_table())  # type: ignore[attr-defined,return-value]
+
+    def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
+        return nul_refusals(schema, "PostgreSQL")
 
     def streamer(self) -> Streamer:
         return self.stream

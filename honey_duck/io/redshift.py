@@ -30,7 +30,7 @@ from honey_duck.io.postgres import TYPES as POSTGRES_TYPES
 from honey_duck.io.sink import Target
 from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type, widen
 from honey_duck.io.sql.session import Streamer, arrow_batches, committing
-from honey_duck.io.sql.target import SqlIOManager, SqlTarget
+from honey_duck.io.sql.target import SqlIOManager, SqlTarget, nul_refusals
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -173,6 +173,9 @@ class RedshiftOnPostgresDialect(RedshiftDialect):
     def column_type(self, dtype: pl.DataType) -> str:
         sql_type = super().column_type(dtype)
         return {"super": "jsonb", "varbyte(1024000)": "bytea"}.get(sql_type, sql_type)
+
+    def polars_type(self, sql_type: str) -> pl.DataType:
+        return pl.Binary() if sql_type == "bytea" else super().polars_type(sql_type)
 
     def quote(self, identifier: str) -> str:
         return Dialect.quote(self, identifier)  # ADBC binds `$n`: a `%` is just a `%`
@@ -369,6 +372,9 @@ class RedshiftTarget(SqlTarget):
         # psycopg hands over Python values: the stored column types type them, so an Int16
         # stays Int16 and an empty or all-null column keeps its type.
         return pl.DataFrame(cursor.fetchall(), schema=dict(schema), orient="row")
+
+    def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
+        return nul_refusals(schema, "Redshift" if self.c.engine == "redshift" else "PostgreSQL")
 
     def streamer(self) -> Streamer | None:
         if self.c.engine != "postgres":

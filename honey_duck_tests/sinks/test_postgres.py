@@ -652,3 +652,21 @@ def test_a_lazyframe_consumer_reads_in_batches_with_exact_types(target: Target) 
     assert back.schema == frame.schema and back.equals(frame)
     assert seen["some"]["id"].to_list() == [n - 3, n - 2, n - 1]
     assert seen["some"].schema == pl.Schema({"id": pl.Int64, "small": pl.Int16})
+
+
+def test_text_holding_nul_is_refused_before_writing_naming_the_column(postgres_url: str) -> None:
+    """PostgreSQL text and jsonb cannot hold NUL: refused by the validation pass, not mid-COPY."""
+    schema = f"nul_{time.time_ns() % 10**8}"
+    io = PostgresIOManager.from_url(postgres_url, default_schema=schema)
+    data: dict[str, pl.DataFrame] = {}
+    for column, values in {
+        "name": ["ok", "a\x00b"],
+        "tags": [["ok"], ["a\x00"]],
+        "info": [{"k": "ok"}, {"k": "\x00"}],
+    }.items():
+        data["frame"] = pl.DataFrame({"id": [1, 2], column: values})
+        message = error_of(run(io, lambda: data["frame"], metadata={"schema": schema}))
+        assert f"column `{column}`" in message and "NUL" in message, message
+    with psycopg.connect(postgres_url) as connection:
+        exists = connection.execute("SELECT to_regclass(%s)", [f'"{schema}"."table"']).fetchone()
+    assert exists == (None,)  # nothing was written

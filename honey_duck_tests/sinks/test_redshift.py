@@ -317,6 +317,7 @@ def test_reads_come_back_with_the_documented_types(redshift) -> None:
             "at": [datetime(2024, 1, 1), None],
             "amount": pl.Series([Decimal("1.10"), None], dtype=pl.Decimal(12, 2)),
             "label": ["a", None],
+            "blob": [b"\x00\xff", None],
         }
     )
     seen: dict[str, pl.DataFrame] = {}
