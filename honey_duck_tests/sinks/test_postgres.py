@@ -19,12 +19,14 @@ import duckdb
 import polars as pl
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from honey_duck.io.connections import PostgresConfig
 from honey_duck.io.localsql import LocalSqlIOManager
 from honey_duck.io.postgres import PostgresIOManager
 from honey_duck.io.sql.target import SqlIOManager
 from honey_duck_tests.io.runs import error_of, run
+from honey_duck_tests.sinks import roundtrip
 
 MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
 CHANNELS = dg.StaticPartitionsDefinition(["gallery", "online"])
@@ -43,6 +45,7 @@ class Target:
     manager: Callable[..., SqlIOManager]
     query: Callable[[str], list[tuple]]
     schema: str  # a fresh schema per test, so tests never see each other's tables
+    url: str = ""  # the server's URL, for tests that need the native client's options
 
     def table(self, name: str = "table") -> str:
         return f'"{self.schema}"."{name}"'
@@ -65,6 +68,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
             lambda **c: PostgresIOManager.from_url(url, default_schema=schema, **c),
             query,
             schema,
+            url,
         )
     database = str(tmp_path / "local.duckdb")
 
@@ -670,3 +674,39 @@ def test_text_holding_nul_is_refused_before_writing_naming_the_column(postgres_u
     with psycopg.connect(postgres_url) as connection:
         exists = connection.execute("SELECT to_regclass(%s)", [f'"{schema}"."table"']).fetchone()
     assert exists == (None,)  # nothing was written
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(frame=roundtrip.frames())
+def test_any_frame_of_the_claimed_types_round_trips(target: Target, frame: pl.DataFrame) -> None:
+    """What reads back, through our reader and the native client, equals what was written."""
+    table = f"p_{time.time_ns()}"
+    seen: dict[str, pl.DataFrame] = {}
+    result = run(
+        target.manager(),
+        lambda: frame,
+        metadata=meta(target, table=table),
+        consume=lambda table: seen.update(t=table),
+    )
+    quoted = f'"{target.schema}"."{table}"'
+    nul = roundtrip.holds_nul(frame)
+    if nul is not None and target.name == "postgres":
+        message = error_of(result)
+        assert f"column `{nul}`" in message and "NUL" in message, message
+        assert target.query(f"SELECT to_regclass('{quoted}')") == [(None,)]
+        return
+    assert result.success, error_of(result)
+    back = seen["t"]
+    roundtrip.assert_columns_equal(frame, {c: back[c].to_list() for c in back.columns})
+    names = ", ".join('"' + c.replace('"', '""') + '"' for c in frame.columns)
+    if target.name == "postgres":  # binary: the text form of a real keeps only 7 digits
+        with psycopg.connect(target.url) as connection:
+            rows = connection.execute(f"SELECT {names} FROM {quoted}", binary=True).fetchall()
+    else:
+        rows = target.query(f"SELECT {names} FROM {quoted}")
+    native = {c: [row[i] for row in rows] for i, c in enumerate(frame.columns)}
+    roundtrip.assert_columns_equal(frame, native)
