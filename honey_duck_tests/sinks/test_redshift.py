@@ -467,3 +467,29 @@ def test_any_frame_of_the_claimed_types_round_trips(
         rows = connection.execute(f"SELECT {names} FROM {quoted}", binary=True).fetchall()
     native = {c: [row[i] for row in rows] for i, c in enumerate(frame.columns)}
     roundtrip.assert_columns_equal(expected, native)
+
+
+def test_psycopg_rows_are_typed_from_the_stored_columns(redshift) -> None:
+    """engine='redshift' reads Python rows over psycopg: the catalog types them, even empty."""
+    io, bucket, _ = redshift
+    schema = io.default_schema
+    frame = pl.DataFrame(
+        {
+            "small": pl.Series([1, None], dtype=pl.Int16),
+            "real": pl.Series([1.5, None], dtype=pl.Float32),
+            "nothing": pl.Series([None, None], dtype=pl.Date),
+            "amount": pl.Series([Decimal("1.10"), None], dtype=pl.Decimal(12, 2)),
+            "at": pl.Series([datetime(2024, 1, 1), None]).dt.replace_time_zone("UTC"),
+        }
+    )
+    on_redshift = RedshiftIOManager(
+        engine="redshift", iam_role=ROLE, connection=io.connection, s3_bucket=bucket
+    )
+    written: dict[str, pl.DataFrame] = {}
+    for data in (frame, frame.clear()):
+        written["frame"] = data
+        assert run(io, lambda: written["frame"], metadata={"schema": schema}).success
+        with on_redshift.target().session() as session:
+            back = session.read(Table(schema, "table"), None, None)
+        assert isinstance(back, pl.DataFrame)
+        assert back.schema == frame.schema and back.equals(data)
