@@ -7,9 +7,11 @@ import logging
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import dagster as dg
 
@@ -115,6 +117,33 @@ def materialize(
         raise ValueError(f"unknown group(s) {unknown}; groups are {sorted(known)}")
     runs = plan(defs, groups)
     print(f"honey_duck: environment '{env.name}', home {env.home}, {len(runs)} run(s)")
+    with home_lock(env.home):
+        return _materialize(job, graph, runs)
+
+
+@contextmanager
+def home_lock(home: Path) -> Iterator[None]:
+    """One materialization of a home at a time; another one waits for it to finish.
+
+    Two at once would interleave their runs on files both rewrite (the pipeline's partitioned
+    Parquet storage refuses to read a half-published range, the official DuckDB manager holds
+    its file for a whole step), so the second waits instead of failing half-way.
+    """
+    import fcntl
+
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".materialize.lock", "a") as handle:  # released when the file closes
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("honey_duck: waiting for another materialization of this home", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _materialize(
+    job: dg.JobDefinition, graph: Any, runs: list[Run]
+) -> tuple[bool, dict[dg.AssetKey, Landed]]:
     landed: dict[dg.AssetKey, Landed] = {}
     instance = dg.DagsterInstance.ephemeral()
     for i, run in enumerate(runs, 1):

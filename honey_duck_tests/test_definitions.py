@@ -87,8 +87,8 @@ def test_the_local_environment_materializes_everything(local_run) -> None:
 
 # Our own dev and test packages, and the process library the harness chose not to use.
 DEV_PACKAGES = {"honey_duck_dev", "honey_duck_tests", "mirakuru"}
-# pyarrow looks for pandas whenever it loads, and does without it
-PROBED = {"pandas"}
+# pyarrow looks for pandas whenever it loads, polars for hypothesis; both do without them
+PROBED = {"pandas", "hypothesis"}
 # Runs in a fresh interpreter: the packages named in argv[1] behave as if not installed, and every
 # attempt to import one is recorded; then the code location loads and builds every environment.
 AS_DEPLOYED = """

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 from pydantic import Field
 
 from honey_duck.io.sink import Target
 from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type
-from honey_duck.io.sql.session import arrow_batches, committing
+from honey_duck.io.sql.session import Streamer, arrow_batches, committing
 from honey_duck.io.sql.target import SqlIOManager, SqlTarget
 
 _SCALARS: dict[type[pl.DataType], str] = {
@@ -95,6 +96,24 @@ class DuckDBDialect(Dialect):
         )
         return dict(cursor.fetchall()) or None
 
+    def lift_definitions(self, cursor: Cursor, table: Table) -> tuple[bool, list[str]]:
+        cursor.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints()"
+            " WHERE schema_name = $1 AND table_name = $2 AND constraint_type = 'PRIMARY KEY'",
+            [table.schema, table.name],
+        )
+        keys = [list(row[0]) for row in cursor.fetchall()]
+        statements = [self.add_primary_key(table, k) for k in keys]
+        cursor.execute(
+            "SELECT index_name, sql FROM duckdb_indexes()"
+            " WHERE schema_name = $1 AND table_name = $2 AND sql IS NOT NULL ORDER BY index_oid",
+            [table.schema, table.name],
+        )
+        indexes = cursor.fetchall()
+        for name, _ in indexes:  # DuckDB refuses to rename a table that has indexes
+            cursor.execute(f"DROP INDEX {self.quote(table.schema)}.{self.quote(name)}")
+        return bool(keys), statements + [sql for _, sql in indexes]
+
     def has_unique_key(self, cursor: Cursor, table: Table, keys: Sequence[str]) -> bool:
         cursor.execute(
             "SELECT constraint_column_names FROM duckdb_constraints()"
@@ -136,8 +155,19 @@ class LocalSqlTarget(SqlTarget):
         finally:
             cursor.unregister("_hd_batches")  # type: ignore[attr-defined]
 
-    def fetch(self, cursor: Cursor, sql: str, params: list[Any]) -> pl.DataFrame:
+    def fetch(
+        self, cursor: Cursor, sql: str, params: list[Any], schema: Mapping[str, pl.DataType]
+    ) -> pl.DataFrame:
         return cursor.execute(sql, params).pl()  # type: ignore[attr-defined]
+
+    def streamer(self) -> Streamer:
+        return self.stream
+
+    def stream(self, sql: str, params: list[Any]) -> Iterator[pa.RecordBatch]:
+        """The rows of a SELECT as DuckDB's Arrow batches, on a connection of their own."""
+        with self.transaction() as cursor:
+            result = cursor.execute(sql, params)
+            yield from result.to_arrow_reader(self.batch_rows)  # type: ignore[attr-defined]
 
     def transient(self, exc: BaseException) -> bool:
         # Another process holds the file (DuckDB allows one writer process at a time): it lets

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 from pydantic import Field
 
+from honey_duck.io import core
 from honey_duck.io.connections import PostgresConfig
 from honey_duck.io.faults import connect_failed
 from honey_duck.io.sink import Target
 from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type, widen
-from honey_duck.io.sql.session import arrow_batches, committing
-from honey_duck.io.sql.target import SqlIOManager, SqlTarget
+from honey_duck.io.sql.session import Streamer, arrow_batches, committing
+from honey_duck.io.sql.target import SqlIOManager, SqlTarget, nul_refusals
 
 # SQLSTATE classes and codes worth a retry: connection failures, serialization failures,
 # deadlocks, lock timeouts, too many connections, and a server shutting down, crashed or in
@@ -116,6 +118,31 @@ class PostgresDialect(Dialect):
         rows = cursor.fetchall()
         return {name: sql_type for name, sql_type in rows} or None
 
+    def lift_definitions(self, cursor: Cursor, table: Table) -> tuple[bool, list[str]]:
+        # Constraints first (they bring their own indexes), then the indexes no constraint
+        # owns; both as the server itself prints them, under their original names.
+        cursor.execute(
+            "SELECT conname::text, contype::text, pg_get_constraintdef(oid) FROM pg_constraint"
+            f" WHERE conrelid = to_regclass({self.param(1)}) AND contype IN ('p', 'u', 'x', 'c')"
+            " ORDER BY contype = 'p' DESC, conname",
+            [self.table(table)],
+        )
+        constraints = cursor.fetchall()
+        statements = [
+            f"ALTER TABLE {self.table(table)} ADD CONSTRAINT {self.quote(name)} {definition}"
+            for name, _, definition in constraints
+        ]
+        cursor.execute(
+            "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i"
+            f" WHERE i.indrelid = to_regclass({self.param(1)}) AND NOT EXISTS"
+            " (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+            " ORDER BY i.indexrelid",
+            [self.table(table)],
+        )
+        # pg_get_indexdef names the table as it is now, which is the swapped-in one's name.
+        statements += [row[0] for row in cursor.fetchall()]
+        return any(kind == "p" for _, kind, _ in constraints), statements
+
     def has_unique_key(self, cursor: Cursor, table: Table, keys: Any) -> bool:
         cursor.execute(
             "SELECT array_agg(a.attname::text) FROM pg_index i"
@@ -125,6 +152,19 @@ class PostgresDialect(Dialect):
             [self.table(table)],
         )
         return any(set(row[0]) == set(keys) for row in cursor.fetchall())
+
+
+def adbc_transient(exc: BaseException) -> bool:
+    """Whether an ADBC error on PostgreSQL may pass on retry: I/O, a timeout, a SQLSTATE above."""
+    import adbc_driver_manager
+
+    state = getattr(exc, "sqlstate", None) or ""
+    status = getattr(exc, "status_code", None)
+    network = status in (
+        adbc_driver_manager.AdbcStatusCode.IO,
+        adbc_driver_manager.AdbcStatusCode.TIMEOUT,
+    )
+    return network or state.startswith(TRANSIENT_STATES)
 
 
 class PostgresTarget(SqlTarget):
@@ -161,22 +201,26 @@ class PostgresTarget(SqlTarget):
             temporary=temporary,
         )
 
-    def fetch(self, cursor: Cursor, sql: str, params: list[Any]) -> pl.DataFrame:
+    def fetch(
+        self, cursor: Cursor, sql: str, params: list[Any], schema: Mapping[str, pl.DataType]
+    ) -> pl.DataFrame:
         cursor.execute(sql, params)
         return pl.from_arrow(cursor.fetch_arrow_table())  # type: ignore[attr-defined,return-value]
 
-    def transient(self, exc: BaseException) -> bool:
-        import adbc_driver_manager
+    def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
+        return nul_refusals(schema, "PostgreSQL")
 
-        if super().transient(exc):
-            return True
-        state = getattr(exc, "sqlstate", None) or ""
-        status = getattr(exc, "status_code", None)
-        network = status in (
-            adbc_driver_manager.AdbcStatusCode.IO,
-            adbc_driver_manager.AdbcStatusCode.TIMEOUT,
-        )
-        return network or state.startswith(TRANSIENT_STATES)
+    def streamer(self) -> Streamer:
+        return self.stream
+
+    def stream(self, sql: str, params: list[Any]) -> Iterator[pa.RecordBatch]:
+        """The rows of a SELECT as ADBC's Arrow batches, on a connection of their own."""
+        with self.transaction() as cursor:
+            cursor.execute(sql, params)
+            yield from cursor.fetch_record_batch()  # type: ignore[attr-defined]
+
+    def transient(self, exc: BaseException) -> bool:
+        return super().transient(exc) or adbc_transient(exc)
 
     def uri(self, location: Table, partitions: Any = None) -> str:
         c = self.connection

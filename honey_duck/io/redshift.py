@@ -2,36 +2,35 @@
 
 The transactional part (staging, swap, delete of the partition slice, upsert) is the shared SQL
 write of `honey_duck.io.sql.session`. `engine="postgres"` runs that same write against a PostgreSQL
-server, loading the staged Parquet over psycopg instead of `COPY ... FROM 's3://...'`, which is
+server, bulk-loading the staged Parquet over ADBC instead of `COPY ... FROM 's3://...'`, which is
 how the tests exercise it without Redshift (see the README for what that leaves untested).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import dagster as dg
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
 from honey_duck.io import core
 from honey_duck.io.connections import PostgresConfig, S3Config
 from honey_duck.io.faults import connect_failed
-from honey_duck.io.postgres import TRANSIENT_STATES, PostgresDialect
+from honey_duck.io.postgres import TRANSIENT_STATES, PostgresDialect, PostgresTarget, adbc_transient
 from honey_duck.io.postgres import TYPES as POSTGRES_TYPES
 from honey_duck.io.sink import Target
-from honey_duck.io.sql.dialect import Cursor, Dialect, Table, parse_type, widen
-from honey_duck.io.sql.session import committing
-from honey_duck.io.sql.target import SqlIOManager, SqlTarget
+from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type, widen
+from honey_duck.io.sql.session import Streamer, arrow_batches, committing
+from honey_duck.io.sql.target import SqlIOManager, SqlTarget, nul_refusals
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -134,6 +133,21 @@ class RedshiftDialect(PostgresDialect):
         )
         return statements
 
+    def lift_definitions(self, cursor: Cursor, table: Table) -> tuple[bool, list[str]]:
+        # Redshift has no indexes, and enforces no key, but its planner uses a declared primary
+        # key: keep that one (information_schema is what both Redshift and PostgreSQL serve).
+        cursor.execute(
+            "SELECT k.column_name FROM information_schema.table_constraints c"
+            " JOIN information_schema.key_column_usage k"
+            " ON k.constraint_schema = c.constraint_schema"
+            " AND k.constraint_name = c.constraint_name AND k.table_name = c.table_name"
+            f" WHERE c.table_schema = {self.param(1)} AND c.table_name = {self.param(2)}"
+            " AND c.constraint_type = 'PRIMARY KEY' ORDER BY k.ordinal_position",
+            [table.schema, table.name],
+        )
+        keys = [row[0] for row in cursor.fetchall()]
+        return bool(keys), [self.add_primary_key(table, keys)] if keys else []
+
     def has_unique_key(self, cursor: Cursor, table: Table, keys: Any) -> bool:
         return True  # DELETE USING + INSERT needs no unique index (Redshift enforces none)
 
@@ -154,14 +168,26 @@ class RedshiftOnPostgresDialect(RedshiftDialect):
     """Redshift's statements on a PostgreSQL server: only the types Redshift alone has differ."""
 
     name = "Redshift (on PostgreSQL)"
+    max_identifier = 63  # the server is PostgreSQL: it would silently cut a longer name
 
     def column_type(self, dtype: pl.DataType) -> str:
         sql_type = super().column_type(dtype)
         return {"super": "jsonb", "varbyte(1024000)": "bytea"}.get(sql_type, sql_type)
 
+    def polars_type(self, sql_type: str) -> pl.DataType:
+        return pl.Binary() if sql_type == "bytea" else super().polars_type(sql_type)
+
+    def quote(self, identifier: str) -> str:
+        return Dialect.quote(self, identifier)  # ADBC binds `$n`: a `%` is just a `%`
+
+    def param(self, index: int) -> str:
+        return f"${index}"  # statements run through ADBC on PostgreSQL
+
     def read_column(self, name: str, sql_type: str) -> tuple[str, pl.DataType | None]:
         if sql_type == "jsonb":
             return f"{self.quote(name)}::text", pl.Struct({})
+        if sql_type.startswith("numeric"):  # ADBC hands NUMERIC over as text
+            return f"{self.quote(name)}::text", self.polars_type(sql_type)
         return super().read_column(name, sql_type)
 
 
@@ -180,6 +206,13 @@ class RedshiftTarget(SqlTarget):
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
+        if self.c.engine == "postgres":
+            # ADBC runs the statements and bulk-loads the staged Arrow on one connection, so
+            # the load stays inside the write's one transaction.
+            with PostgresTarget(self.connection, self.default_schema, self.c.batch_rows)\
+                    .transaction() as cursor:  # fmt: skip
+                yield cursor
+            return
         import psycopg
 
         c = self.connection
@@ -261,8 +294,34 @@ class RedshiftTarget(SqlTarget):
                     " delete them by hand or with a lifecycle rule on the staging prefix"
                 )
 
+    def sweep(self, now: datetime | None = None) -> list[str]:
+        """Delete staged files older than `stale_after_hours` (a killed writer's); their keys.
+
+        Only keys in staging's own layout (`<prefix>/<32 hex>/part-NNNNN.parquet`) are touched,
+        so a prefix shared with other files loses nothing else.
+        """
+        self._check_names()
+        base = self.c.s3_prefix.strip("/")
+        layout = re.compile(rf"^{re.escape(base)}/[0-9a-f]{{32}}/part-\d{{5}}\.parquet$")
+        cutoff = (now or datetime.now(UTC)) - timedelta(hours=self.c.stale_after_hours)
+        s3, stale = self.c.s3.client(), []
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.c.s3_bucket, Prefix=f"{base}/"
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                if item["LastModified"] < cutoff and layout.match(item["Key"]):
+                    stale.append(item["Key"])
+        if stale:
+            self.unstage(stale)
+        return stale
+
     def load(self, cursor: Cursor, table: Table, frame: pl.LazyFrame, temporary: bool) -> None:
         columns = list(frame.collect_schema())
+        try:
+            self.sweep()
+        except Exception as exc:  # a sweep is housekeeping: the next load tries again
+            dg.get_dagster_logger().warning(f"redshift: could not sweep stale staging: {exc}")
         prefix, keys = self.stage(frame)
         if not keys:  # no rows: nothing staged, and COPY of an empty prefix is an error
             return
@@ -272,7 +331,7 @@ class RedshiftTarget(SqlTarget):
                 statement = RedshiftDialect().copy(table, columns, uri, self.c.iam_role, temporary)
                 cursor.execute(statement)
             else:
-                self._copy_into_postgres(cursor, table, columns, keys, temporary)
+                self._ingest_into_postgres(cursor, table, keys, temporary)
         except BaseException:
             with suppress(Exception):  # the load's error is the one to report (and retry)
                 self.unstage(keys)
@@ -282,32 +341,50 @@ class RedshiftTarget(SqlTarget):
         except Exception as exc:  # the rows are loaded: leftover files must not undo that
             dg.get_dagster_logger().warning(f"redshift: staged files were left behind: {exc}")
 
-    def _copy_into_postgres(
-        self, cursor: Any, table: Table, columns: list[str], keys: list[str], temporary: bool
+    def _ingest_into_postgres(
+        self, cursor: Any, table: Table, keys: list[str], temporary: bool
     ) -> None:
-        """What Redshift's COPY does, done by hand: read each staged file back and COPY it in."""
-        dialect = PostgresDialect()  # psycopg's COPY takes no parameters: no `%%` doubling
-        name = dialect.quote(table.name) if temporary else dialect.table(table)
-        names = ", ".join(dialect.quote(c) for c in columns)
-        s3 = self.c.s3.client()
-        with cursor.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
-            for key in keys:
-                body = s3.get_object(Bucket=self.c.s3_bucket, Key=key)["Body"].read()
-                for batch in pq.ParquetFile(pa.BufferReader(body)).iter_batches():
-                    for row in pl.from_arrow(batch).iter_rows():  # type: ignore[union-attr]
-                        copy.write_row([_postgres_value(v) for v in row])
+        """What Redshift's COPY does, done by ADBC: the staged Parquet, in bulk (binary COPY)."""
+        urls = [f"s3://{self.c.s3_bucket}/{key}" for key in keys]
+        staged = pl.scan_parquet(urls, storage_options=self.c.s3.polars_options())
+        # SUPER's stand-in is jsonb, whose binary COPY form is a version byte (1) and the text.
+        frame = staged.with_columns(
+            ("\x01" + json_text(name, dtype)).alias(name)
+            for name, dtype in staged.collect_schema().items()
+            if isinstance(dtype, pl.Struct | pl.List | pl.Array)
+        )
+        cursor.adbc_ingest(
+            table.name,
+            arrow_batches(frame, self.c.batch_rows),
+            mode="append",
+            db_schema_name=None if temporary else table.schema,
+            temporary=temporary,
+        )
 
     # -- reading ----------------------------------------------------------------------------
 
-    def fetch(self, cursor: Cursor, sql: str, params: list[Any]) -> pl.DataFrame:
+    def fetch(
+        self, cursor: Cursor, sql: str, params: list[Any], schema: Mapping[str, pl.DataType]
+    ) -> pl.DataFrame:
         cursor.execute(sql, params)
-        names = [d.name for d in cursor.description]  # type: ignore[attr-defined]
-        return pl.DataFrame(cursor.fetchall(), schema=names, orient="row", infer_schema_length=None)
+        if self.c.engine == "postgres":
+            return pl.from_arrow(cursor.fetch_arrow_table())  # type: ignore[attr-defined,return-value]
+        # psycopg hands over Python values: the stored column types type them, so an Int16
+        # stays Int16 and an empty or all-null column keeps its type.
+        return pl.DataFrame(cursor.fetchall(), schema=dict(schema), orient="row")
+
+    def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
+        return nul_refusals(schema, "Redshift" if self.c.engine == "redshift" else "PostgreSQL")
+
+    def streamer(self) -> Streamer | None:
+        if self.c.engine != "postgres":
+            return None  # psycopg hands over Python rows: nothing to stream as Arrow
+        return PostgresTarget(self.connection, self.default_schema, self.c.batch_rows).stream
 
     def transient(self, exc: BaseException) -> bool:
         import psycopg
 
-        if super().transient(exc):
+        if super().transient(exc) or adbc_transient(exc):
             return True
         state = getattr(exc, "sqlstate", None) or ""
         return isinstance(exc, psycopg.OperationalError) or state.startswith(("40001", "40P01"))
@@ -334,6 +411,11 @@ class RedshiftIOManager(SqlIOManager):
         default_factory=S3Config, description="Endpoint and keys of the staging bucket."
     )
     max_file_rows: int = Field(default=1_000_000, description="Rows per staged Parquet file.")
+    stale_after_hours: float = Field(
+        default=6.0,
+        description="Staged files older than this (left by a killed writer) are deleted at the"
+        " start of each load.",
+    )
     engine: Literal["redshift", "postgres"] = Field(
         default="redshift",
         description="`postgres` runs the same load against PostgreSQL (tests, demos).",
@@ -348,11 +430,7 @@ class RedshiftIOManager(SqlIOManager):
 
 
 class _BoundCursor:
-    """A psycopg cursor that always passes parameters, so `%%` in identifiers reads as `%`.
-
-    `copy()` is psycopg's own: it sends a COPY statement as is, so that one is quoted without
-    doubling `%` (see `_copy_into_postgres`).
-    """
+    """A psycopg cursor that always passes parameters, so `%%` in identifiers reads as `%`."""
 
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
@@ -362,10 +440,3 @@ class _BoundCursor:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
-
-
-def _postgres_value(value: Any) -> Any:
-    """A Parquet value as psycopg's COPY expects it: SUPER stand-ins (jsonb) take JSON text."""
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    return value

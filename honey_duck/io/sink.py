@@ -282,9 +282,14 @@ class SinkIOManager(dg.ConfigurableIOManager):
             location = target.locate(context.asset_key, metadata)
             columns = core.input_columns(context)
 
+            lazy = core.is_lazy_annotation(context)
+
             def attempt() -> pl.DataFrame | pl.LazyFrame:
                 with target.session() as session:
-                    return session.read(location, columns, partitions)
+                    frame = session.read(location, columns, partitions)
+                    # a DataFrame consumer's rows are fetched here, inside the retries and
+                    # the error labelling; a LazyFrame consumer's when it collects
+                    return frame if lazy or isinstance(frame, pl.DataFrame) else frame.collect()
 
             def log_retry(n: int, exc: BaseException) -> None:
                 context.log.warning(
@@ -293,9 +298,7 @@ class SinkIOManager(dg.ConfigurableIOManager):
                 )
 
             frame = Retry(attempts=self.retries + 1).run(attempt, target.transient, log_retry)
-        if core.is_lazy_annotation(context):
-            return frame.lazy()
-        return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+        return frame.lazy() if lazy else frame
 
 
 def write_through(

@@ -19,12 +19,14 @@ import duckdb
 import polars as pl
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from honey_duck.io.connections import PostgresConfig
 from honey_duck.io.localsql import LocalSqlIOManager
 from honey_duck.io.postgres import PostgresIOManager
 from honey_duck.io.sql.target import SqlIOManager
 from honey_duck_tests.io.runs import error_of, run
+from honey_duck_tests.sinks import roundtrip
 
 MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
 CHANNELS = dg.StaticPartitionsDefinition(["gallery", "online"])
@@ -43,6 +45,7 @@ class Target:
     manager: Callable[..., SqlIOManager]
     query: Callable[[str], list[tuple]]
     schema: str  # a fresh schema per test, so tests never see each other's tables
+    url: str = ""  # the server's URL, for tests that need the native client's options
 
     def table(self, name: str = "table") -> str:
         return f'"{self.schema}"."{name}"'
@@ -65,6 +68,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
             lambda **c: PostgresIOManager.from_url(url, default_schema=schema, **c),
             query,
             schema,
+            url,
         )
     database = str(tmp_path / "local.duckdb")
 
@@ -453,3 +457,256 @@ def test_psql_sees_what_we_wrote(postgres_url: str) -> None:
         check=True,
     ).stdout.splitlines()
     assert out == ["1|12.34|2024-01-02|{a,b}", "2|||", "3|-0.01|1999-12-31|{}"]
+
+
+def _keys_and_indexes(target: Target) -> tuple[list[tuple], list[tuple]]:
+    """The table's primary key and index definitions, read from the catalog natively."""
+    if target.name == "postgres":
+        keys = target.query(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            f" WHERE conrelid = to_regclass('{target.table()}') ORDER BY conname"
+        )
+        indexes = target.query(
+            "SELECT indexname, indexdef FROM pg_indexes"
+            f" WHERE schemaname = '{target.schema}' AND tablename = 'table' ORDER BY indexname"
+        )
+        return keys, indexes
+    keys = target.query(
+        "SELECT constraint_type, constraint_column_names FROM duckdb_constraints()"
+        f" WHERE schema_name = '{target.schema}' AND table_name = 'table'"
+        " AND constraint_type = 'PRIMARY KEY'"
+    )
+    indexes = target.query(
+        "SELECT index_name, sql FROM duckdb_indexes()"
+        f" WHERE schema_name = '{target.schema}' AND table_name = 'table'"
+    )
+    return keys, indexes
+
+
+def test_a_replace_keeps_the_keys_and_indexes_of_the_table(target: Target) -> None:
+    """An upsert's primary key and a hand-made index outlive a replace without upsert keys."""
+    io = target.manager()
+    upsert = meta(target, write_mode="upsert", upsert_keys=["id"])
+    assert run(io, lambda: pl.DataFrame({"id": [1, 2], "v": ["a", "b"]}), metadata=upsert).success
+    target.query(f'CREATE INDEX "v by value" ON {target.table()} (v)')
+    before = _keys_and_indexes(target)
+    assert before[0] and before[1]
+    for _ in range(2):  # the second replace swaps out a table the first one swapped in
+        replaced = run(
+            io, lambda: pl.DataFrame({"id": [2, 3], "v": ["B", "c"]}), metadata=meta(target)
+        )
+        assert replaced.success, error_of(replaced)
+        assert _keys_and_indexes(target) == before
+    assert "_hd_" not in str(before)
+    again = run(io, lambda: pl.DataFrame({"id": [3, 4], "v": ["C", "d"]}), metadata=upsert)
+    assert again.success, error_of(again)
+    rows = target.query(f"SELECT id, v FROM {target.table()} ORDER BY id")
+    assert rows == [(2, "B"), (3, "C"), (4, "d")]
+
+
+def test_the_default_retry_window_outlasts_a_server_restart() -> None:
+    """The server goes down, the write starts, the server is back 3 s later: the write lands."""
+    import shutil
+    import tempfile
+
+    from honey_duck_dev.services.lifecycle import free_port
+    from honey_duck_dev.services.postgres import Postgres
+
+    # a directory the server's own user can reach (pytest's tmp_path is private to us)
+    port, data = free_port(), Path(tempfile.mkdtemp(prefix="honey_duck-restart-"))
+    servers = [Postgres.launch(port=port, data_dir=data)]  # kept: the restart is the same cluster
+    io = PostgresIOManager(connection=PostgresConfig(port=port, connect_timeout=2))
+    assert io.retries == 6  # the defaults, not a setting made for this test
+    try:
+        assert run(io, lambda: pl.DataFrame({"id": [1]})).success
+        servers[0].stop()
+
+        def restart() -> None:
+            time.sleep(3.0)
+            servers.append(Postgres.launch(port=port, data_dir=data))
+
+        restarter = threading.Thread(target=restart)
+        restarter.start()
+        result = run(io, lambda: pl.DataFrame({"id": [1, 2]}))
+        restarter.join()
+        assert result.success, error_of(result)
+        with psycopg.connect(servers[-1].url) as connection:
+            assert connection.execute('SELECT count(*) FROM t."table"').fetchone() == (2,)
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+_WRITER = """
+import sys
+import polars as pl
+from honey_duck.io.localsql import LocalSqlIOManager
+from honey_duck_tests.io.runs import error_of, run
+
+database, name = sys.argv[1], sys.argv[2]
+io = LocalSqlIOManager(database=database)
+for i in range(10):
+    frame = pl.DataFrame({"id": list(range(20_000)), "run": [i] * 20_000})
+    result = run(io, lambda: frame, metadata={"table": name})
+    if not result.success:
+        sys.exit(f"{name} run {i}: {error_of(result)}")
+"""
+
+
+def test_two_processes_write_different_tables_of_one_duckdb_file(tmp_path: Path) -> None:
+    """DuckDB lets one process at a time hold the file: writers take turns, none fails."""
+    import sys
+
+    database = str(tmp_path / "shared.duckdb")
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, database, name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("left", "right")
+    ]
+    outcomes = [(w.wait(timeout=300), w.stderr.read() if w.stderr else "") for w in writers]
+    assert [code for code, _ in outcomes] == [0, 0], [err[-2000:] for _, err in outcomes]
+    with duckdb.connect(database, read_only=True) as connection:
+        for name in ("left", "right"):
+            rows = connection.execute(f'SELECT count(*), max(run) FROM t."{name}"').fetchall()
+            assert rows == [(20_000, 9)]
+
+
+def test_the_local_stand_in_holds_the_pipeline_tables(local_run) -> None:
+    from honey_duck_tests.sinks.readback import assert_duckdb_stand_in_lands
+
+    assert_duckdb_stand_in_lands(local_run, "postgres")
+
+
+def test_dynamic_partitions_replace_exactly_their_keys(target: Target) -> None:
+    """Keys added on an instance at run time: each run replaces its own key's rows only."""
+    stores = dg.DynamicPartitionsDefinition(name="stores")
+    io = target.manager()
+    table = dg.asset(
+        name="table",
+        key_prefix=["t"],
+        metadata=meta(target, partition_expr="store"),
+        partitions_def=stores,
+    )(
+        lambda context: pl.DataFrame(
+            {"store": [context.partition_key] * 2, "n": [len(context.partition_key), 0]}
+        )
+    )
+    seen: dict[str, pl.DataFrame] = {}
+
+    @dg.asset(
+        ins={"table": dg.AssetIn(["t", "table"])},
+        partitions_def=stores,
+        io_manager_key="mem",
+    )
+    def consumer(table: pl.DataFrame) -> None:
+        seen["table"] = table
+
+    defs = dg.Definitions(
+        assets=[table, consumer], resources={"io_manager": io, "mem": dg.InMemoryIOManager()}
+    )
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("stores", ["north", "south"])
+        for key in ("north", "south", "north"):
+            result = job.execute_in_process(
+                partition_key=key, instance=instance, raise_on_error=False
+            )
+            assert result.success, error_of(result)
+            assert seen["table"]["store"].to_list() == [key, key]
+    rows = target.query(f"SELECT store, count(*) FROM {target.table()} GROUP BY 1 ORDER BY 1")
+    assert rows == [("north", 2), ("south", 2)]
+
+
+def test_a_lazyframe_consumer_reads_in_batches_with_exact_types(target: Target) -> None:
+    """The read is a LazyFrame fed batch by batch from its own connection, typed exactly."""
+    n = 5_000
+    frame = pl.DataFrame(
+        {
+            "id": pl.int_range(0, n, eager=True),
+            "small": pl.int_range(0, n, eager=True).cast(pl.Int16),
+            "real": pl.int_range(0, n, eager=True).cast(pl.Float32),
+            "amount": pl.int_range(0, n, eager=True).cast(pl.Decimal(12, 2)),
+            "day": pl.repeat(date(2024, 1, 2), n, eager=True),
+            "at": pl.repeat(datetime(2024, 1, 2, 3), n, eager=True).dt.replace_time_zone("UTC"),
+            "took": pl.repeat(timedelta(seconds=90), n, eager=True),
+            "tags": pl.repeat(["a"], n, eager=True),
+            "nothing": pl.repeat(None, n, eager=True, dtype=pl.String),
+        }
+    )
+    io = target.manager(batch_rows=1_000)
+    seen: dict[str, Any] = {}
+
+    def consume(table: pl.LazyFrame) -> None:
+        seen["lazy"] = table
+        seen["batches"] = [b.height for b in table.collect_batches(chunk_size=1_000)]
+        seen["some"] = table.filter(pl.col("id") >= n - 3).select("id", "small").collect()
+
+    result = run(io, lambda: frame, metadata=meta(target), consume=consume)
+    assert result.success, error_of(result)
+    assert isinstance(seen["lazy"], pl.LazyFrame)
+    assert "PYTHON SCAN" in seen["lazy"].explain()  # not a DataFrame made lazy after the fact
+    assert sum(seen["batches"]) == n and len(seen["batches"]) > 1
+    assert seen["lazy"].collect_schema() == frame.schema
+    back = seen["lazy"].collect().sort("id")
+    assert back.schema == frame.schema and back.equals(frame)
+    assert seen["some"]["id"].to_list() == [n - 3, n - 2, n - 1]
+    assert seen["some"].schema == pl.Schema({"id": pl.Int64, "small": pl.Int16})
+
+
+def test_text_holding_nul_is_refused_before_writing_naming_the_column(postgres_url: str) -> None:
+    """PostgreSQL text and jsonb cannot hold NUL: refused by the validation pass, not mid-COPY."""
+    schema = f"nul_{time.time_ns() % 10**8}"
+    io = PostgresIOManager.from_url(postgres_url, default_schema=schema)
+    data: dict[str, pl.DataFrame] = {}
+    for column, values in {
+        "name": ["ok", "a\x00b"],
+        "tags": [["ok"], ["a\x00"]],
+        "info": [{"k": "ok"}, {"k": "\x00"}],
+    }.items():
+        data["frame"] = pl.DataFrame({"id": [1, 2], column: values})
+        message = error_of(run(io, lambda: data["frame"], metadata={"schema": schema}))
+        assert f"column `{column}`" in message and "NUL" in message, message
+    with psycopg.connect(postgres_url) as connection:
+        exists = connection.execute("SELECT to_regclass(%s)", [f'"{schema}"."table"']).fetchone()
+    assert exists == (None,)  # nothing was written
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(frame=roundtrip.frames())
+def test_any_frame_of_the_claimed_types_round_trips(target: Target, frame: pl.DataFrame) -> None:
+    """What reads back, through our reader and the native client, equals what was written."""
+    table = f"p_{time.time_ns()}"
+    seen: dict[str, pl.DataFrame] = {}
+    result = run(
+        target.manager(),
+        lambda: frame,
+        metadata=meta(target, table=table),
+        consume=lambda table: seen.update(t=table),
+    )
+    quoted = f'"{target.schema}"."{table}"'
+    nul = roundtrip.holds_nul(frame)
+    if nul is not None and target.name == "postgres":
+        message = error_of(result)
+        assert f"column `{nul}`" in message and "NUL" in message, message
+        assert target.query(f"SELECT to_regclass('{quoted}')") == [(None,)]
+        return
+    assert result.success, error_of(result)
+    back = seen["t"]
+    roundtrip.assert_columns_equal(frame, {c: back[c].to_list() for c in back.columns})
+    names = ", ".join('"' + c.replace('"', '""') + '"' for c in frame.columns)
+    if target.name == "postgres":  # binary: the text form of a real keeps only 7 digits
+        with psycopg.connect(target.url) as connection:
+            rows = connection.execute(f"SELECT {names} FROM {quoted}", binary=True).fetchall()
+    else:
+        rows = target.query(f"SELECT {names} FROM {quoted}")
+    native = {c: [row[i] for row in rows] for i, c in enumerate(frame.columns)}
+    roundtrip.assert_columns_equal(frame, native)

@@ -2,7 +2,7 @@
 S3 server, and the transactional load run against PostgreSQL (`engine="postgres"`)."""
 
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlglot
+from hypothesis import HealthCheck, given, settings
 from sqlglot import exp
 
 from honey_duck.io import core
@@ -21,6 +22,7 @@ from honey_duck.io.redshift import RedshiftDialect, RedshiftIOManager
 from honey_duck.io.sql.dialect import Table
 from honey_duck.io.sql.target import write
 from honey_duck_tests.io.runs import error_of, run
+from honey_duck_tests.sinks import roundtrip
 
 MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
 ROLE = "arn:aws:iam::123456789012:role/honey-duck-copy"
@@ -51,6 +53,8 @@ class Recorder:
         self.statements.append(sql)
         if "format_type" in sql:
             self.rows = list((self.stored or {}).items())
+        elif "key_column_usage" in sql:
+            self.rows = [("id",)]  # the stored table's declared primary key
         else:
             self.rows = [(0,)]
 
@@ -291,3 +295,201 @@ def test_unstaging_deletes_more_files_than_one_request_takes(redshift) -> None:
         client.put_object(Bucket=bucket, Key=key, Body=b"")
     io.target().unstage(keys)
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+
+
+def test_identifiers_are_checked_against_the_engine_actually_used(redshift) -> None:
+    """PostgreSQL keeps 63 bytes of a name (Redshift 127): a longer one is refused, not cut."""
+    io, _, _ = redshift
+    long_name = "c" * 64
+    result = run(io, lambda: pl.DataFrame(schema={long_name: pl.Int64}), metadata={"schema": "x"})
+    assert not result.success
+    assert "1 to 63 bytes" in error_of(result)
+    assert RedshiftDialect().quote("c" * 127)  # real Redshift still takes 127 bytes
+
+
+def test_reads_come_back_with_the_documented_types(redshift) -> None:
+    """Narrow ints and floats keep their width; empty tables and all-null columns keep types."""
+    io, _, _ = redshift
+    frame = pl.DataFrame(
+        {
+            "small": pl.Series([1, None], dtype=pl.Int16),
+            "int": pl.Series([2, 3], dtype=pl.Int32),
+            "real": pl.Series([1.5, None], dtype=pl.Float32),
+            "nothing": pl.Series([None, None], dtype=pl.Date),
+            "at": [datetime(2024, 1, 1), None],
+            "amount": pl.Series([Decimal("1.10"), None], dtype=pl.Decimal(12, 2)),
+            "label": ["a", None],
+            "blob": [b"\x00\xff", None],
+        }
+    )
+    seen: dict[str, pl.DataFrame] = {}
+    for data in (frame, frame.clear()):
+        seen["in"] = data
+        result = run(
+            io,
+            lambda: seen["in"],
+            metadata={"schema": io.default_schema},
+            consume=lambda table: seen.update(out=table),
+        )
+        assert result.success, error_of(result)
+        assert seen["out"].schema == frame.schema
+        assert seen["out"].equals(data)
+
+
+def test_a_replace_keeps_the_declared_primary_key(redshift, postgres_url: str) -> None:
+    io, _, _ = redshift
+    schema = io.default_schema
+    upsert = {"schema": schema, "write_mode": "upsert", "upsert_keys": ["id"]}
+    assert run(io, lambda: pl.DataFrame({"id": [1, 2], "v": ["a", "b"]}), metadata=upsert).success
+    for _ in range(2):
+        result = run(
+            io, lambda: pl.DataFrame({"id": [2, 3], "v": ["B", "c"]}), metadata={"schema": schema}
+        )
+        assert result.success, error_of(result)
+        with psycopg.connect(postgres_url) as connection:
+            keys = connection.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE conrelid = to_regclass(%s)",
+                [f'"{schema}"."table"'],
+            ).fetchall()
+        assert keys == [("table_pkey", "PRIMARY KEY (id)")]
+    again = run(io, lambda: pl.DataFrame({"id": [3, 4], "v": ["C", "d"]}), metadata=upsert)
+    assert again.success, error_of(again)
+
+
+def test_staged_files_of_a_killed_writer_are_swept_when_stale(redshift) -> None:
+    """Leftovers older than `stale_after_hours` go at the start of a load; fresh ones stay."""
+    io, bucket, client = redshift
+    leftover = "honey_duck/staging/0123456789abcdef0123456789abcdef/part-00000.parquet"
+    foreign = "honey_duck/staging/notes.txt"  # not in staging's layout: never ours to delete
+    for key in (leftover, foreign):
+        client.put_object(Bucket=bucket, Key=key, Body=b"x")
+    target = io.target()
+    assert target.sweep() == []  # fresh: a writer may still be loading it
+    later = datetime.now(UTC) + timedelta(hours=6, minutes=1)
+    assert target.sweep(now=later) == [leftover]
+    client.put_object(Bucket=bucket, Key=leftover, Body=b"x")
+    time.sleep(1.1)
+    quick = RedshiftIOManager(
+        engine="postgres",
+        connection=io.connection,
+        s3_bucket=bucket,
+        s3=io.s3,
+        default_schema=io.default_schema,
+        stale_after_hours=1 / 3600,  # one second: the leftover above is older
+    )
+    result = run(quick, lambda: pl.DataFrame({"id": [1]}), metadata={"schema": io.default_schema})
+    assert result.success, error_of(result)
+    listed = client.list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert [o["Key"] for o in listed] == [foreign]
+
+
+def test_a_dev_url_with_an_escaped_at_sign_in_the_password_reaches_the_server(
+    s3, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The redshift group of `dev` connects with `p%40ss` in its URL, to a server that checks."""
+    from urllib.parse import quote
+
+    from honey_duck import environments
+    from honey_duck.sinks import redshift as redshift_sink
+    from honey_duck_dev.services.postgres import Postgres
+
+    password = "p@ss:w/rd%40"
+    with Postgres.start() as server, psycopg.connect(server.url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE hd_at LOGIN PASSWORD '{password}'")  # a literal: DDL
+        admin.execute("GRANT CREATE ON DATABASE postgres TO hd_at")
+        hba = admin.execute("SHOW hba_file").fetchone()[0]
+        admin.execute(  # this role must give its password; everyone else stays trusted
+            "COPY (VALUES ('host all hd_at 127.0.0.1/32 scram-sha-256'),"
+            f" ('host all all 127.0.0.1/32 trust'), ('local all all trust')) TO '{hba}'"
+        )
+        admin.execute("SELECT pg_reload_conf()")
+        base = f"127.0.0.1:{server.port}/postgres"
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(f"postgresql://hd_at:wrong@{base}").close()
+        bucket = s3.create_bucket("redshift")
+        settings = {
+            environments.POSTGRES_URL_VAR: f"postgresql://hd_at:{quote(password, safe='')}@{base}",
+            environments.BUCKET_VAR: bucket,
+            **s3.env(),
+        }
+        for name, value in s3.env().items():
+            monkeypatch.setenv(name, value)
+        env = environments.environment("dev", home=tmp_path, settings=settings)
+        io = redshift_sink.resources(env)["redshift_io_manager"]
+        result = run(io, lambda: pl.DataFrame({"id": [1, 2]}), metadata={"schema": "at"})
+        assert result.success, error_of(result)
+        owner = admin.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'at'").fetchone()
+        assert owner == ("hd_at",)
+
+
+def test_the_local_stand_in_holds_the_pipeline_tables(local_run) -> None:
+    from honey_duck_tests.sinks.readback import assert_duckdb_stand_in_lands
+
+    assert_duckdb_stand_in_lands(local_run, "redshift")
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(frame=roundtrip.frames())
+def test_any_frame_of_the_claimed_types_round_trips(
+    redshift, postgres_url: str, frame: pl.DataFrame
+) -> None:
+    """Through staging and the load, our reader and psycopg read back what was written."""
+    io, _, _ = redshift
+    schema, table = io.default_schema, f"p_{time.time_ns()}"
+    seen: dict[str, pl.DataFrame] = {}
+    result = run(
+        io,
+        lambda: frame,
+        metadata={"schema": schema, "table": table},
+        consume=lambda table: seen.update(t=table),
+    )
+    quoted = f'"{schema}"."{table}"'
+    nul = roundtrip.holds_nul(frame)
+    if nul is not None:
+        message = error_of(result)
+        assert f"column `{nul}`" in message and "NUL" in message, message
+        return
+    assert result.success, error_of(result)
+    # Redshift keeps durations as microseconds (the README's type table)
+    expected = frame.with_columns(
+        pl.col(c).dt.total_microseconds() for c, t in frame.schema.items() if t == pl.Duration
+    )
+    back = seen["t"]
+    roundtrip.assert_columns_equal(expected, {c: back[c].to_list() for c in back.columns})
+    names = ", ".join('"' + c.replace('"', '""') + '"' for c in frame.columns)
+    with psycopg.connect(postgres_url) as connection:
+        # binary: PostgreSQL's text form of a real keeps only 7 digits, not the stored value
+        rows = connection.execute(f"SELECT {names} FROM {quoted}", binary=True).fetchall()
+    native = {c: [row[i] for row in rows] for i, c in enumerate(frame.columns)}
+    roundtrip.assert_columns_equal(expected, native)
+
+
+def test_psycopg_rows_are_typed_from_the_stored_columns(redshift) -> None:
+    """engine='redshift' reads Python rows over psycopg: the catalog types them, even empty."""
+    io, bucket, _ = redshift
+    schema = io.default_schema
+    frame = pl.DataFrame(
+        {
+            "small": pl.Series([1, None], dtype=pl.Int16),
+            "real": pl.Series([1.5, None], dtype=pl.Float32),
+            "nothing": pl.Series([None, None], dtype=pl.Date),
+            "amount": pl.Series([Decimal("1.10"), None], dtype=pl.Decimal(12, 2)),
+            "at": pl.Series([datetime(2024, 1, 1), None]).dt.replace_time_zone("UTC"),
+        }
+    )
+    on_redshift = RedshiftIOManager(
+        engine="redshift", iam_role=ROLE, connection=io.connection, s3_bucket=bucket
+    )
+    written: dict[str, pl.DataFrame] = {}
+    for data in (frame, frame.clear()):
+        written["frame"] = data
+        assert run(io, lambda: written["frame"], metadata={"schema": schema}).success
+        with on_redshift.target().session() as session:
+            back = session.read(Table(schema, "table"), None, None)
+        assert isinstance(back, pl.DataFrame)
+        assert back.schema == frame.schema and back.equals(data)

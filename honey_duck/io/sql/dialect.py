@@ -108,6 +108,16 @@ class Dialect:
         name = self.quote(table.name) if temporary else self.table(table)
         return f"CREATE {kind} {name} ({', '.join(body)})"
 
+    def add_primary_key(self, table: Table, keys: Sequence[str]) -> str:
+        names = ", ".join(self.quote(k) for k in keys)
+        return f"ALTER TABLE {self.table(table)} ADD PRIMARY KEY ({names})"
+
+    def lift_definitions(self, cursor: Cursor, table: Table) -> tuple[bool, list[str]]:
+        """Statements that rebuild the table's keys and indexes on its replacement (run after
+        the old table is dropped, so their names are free again), and whether one of them is
+        the primary key; an engine that cannot rename an indexed table drops them here."""
+        return False, []
+
     def add_column(self, table: Table, column: str, sql_type: str) -> str:
         return f"ALTER TABLE {self.table(table)} ADD COLUMN {self.quote(column)} {sql_type}"
 

@@ -12,7 +12,7 @@ The caller (the sink flow) commits when a verb returns and rolls back when it ra
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +28,12 @@ from honey_duck.io.sql.dialect import Column, Cursor, Dialect, Table, slice_pred
 Loader = Callable[[Cursor, Table, pl.LazyFrame, bool], None]
 """Loads a frame's rows into an existing table (a temporary one when the flag is set)."""
 
-Fetcher = Callable[[Cursor, str, list[Any]], pl.DataFrame]
-"""Runs a SELECT and returns its rows as a typed frame."""
+Fetcher = Callable[[Cursor, str, list[Any], Mapping[str, pl.DataType]], pl.DataFrame]
+"""Runs a SELECT and returns its rows as a frame typed like the selected columns' types."""
+
+
+Streamer = Callable[[str, list[Any]], Iterator[pa.RecordBatch]]
+"""Runs a SELECT on a connection of its own and yields its rows as Arrow record batches."""
 
 
 @contextmanager
@@ -75,6 +79,7 @@ class SqlSession(Session):
     cursor: Cursor
     load: Loader
     fetch: Fetcher | None = None
+    stream: Streamer | None = None  # reads then return a LazyFrame fed batch by batch
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -114,15 +119,25 @@ class SqlSession(Session):
         table, types, frame = self._prepare(write)
         d = self.dialect
         stage = Table(table.schema, f"_hd_stage_{uuid.uuid4().hex[:12]}")
-        self.cursor.execute(d.create_table(stage, types, write.settings.keys))
+        # The stage has no keys or indexes: its constraint names would leak into the swapped
+        # table, and building them once after loading is faster than keeping them up per row.
+        self.cursor.execute(d.create_table(stage, types))
         self.load(self.cursor, stage, frame, False)
+        has_primary, kept = False, []
         if write.stored is not None:
+            # The old table's keys and indexes (an earlier upsert's primary key, an index made
+            # by hand) belong to the table, not to this write's settings: keep them.
+            has_primary, kept = d.lift_definitions(self.cursor, table)
             old = Table(table.schema, f"_hd_old_{uuid.uuid4().hex[:12]}")
             self.cursor.execute(d.rename(table, old.name))
             self.cursor.execute(d.rename(stage, table.name))
             self.cursor.execute(d.drop(old))
         else:
             self.cursor.execute(d.rename(stage, table.name))
+        for statement in kept:
+            self.cursor.execute(statement)
+        if write.settings.keys and not has_primary:
+            self.cursor.execute(d.add_primary_key(table, write.settings.keys))
         return self._count(table, None, write.incoming)
 
     def replace_slice(self, write: Write) -> int:
@@ -196,11 +211,57 @@ class SqlSession(Session):
             schema = {c: d.polars_type(stored[c]) for c in partitions.columns}
             where = slice_predicate(d, partitions, schema)
             sql, params = f"{sql} WHERE {where.sql}", where.params
+        wire = {  # what each selected expression yields: JSON travels as text
+            c: pl.String() if isinstance(t, pl.Struct) else (t or d.polars_type(stored[c]))
+            for c, (_, t) in selected.items()
+        }
+        schema = pl.Schema(
+            {c: t or d.polars_type(stored[c]) for c, (_, t) in selected.items()}
+        )  # the exact types the eager read returns
+        if self.stream is not None and not any(isinstance(t, pl.Struct) for t in schema.values()):
+            # JSON columns take their structure from the values, so those tables read eagerly.
+            return _streamed(self.stream, sql, params, selected, schema)
         assert self.fetch is not None, "this session was opened for writing only"
-        frame = self.fetch(self.cursor, sql, params)
+        frame = self.fetch(self.cursor, sql, params, wire)
         return frame.with_columns(
             _restore(frame[c], t) for c, (_, t) in selected.items() if t is not None
         )
+
+
+def _streamed(
+    stream: Streamer,
+    sql: str,
+    params: list[Any],
+    selected: Mapping[str, tuple[str, pl.DataType | None]],
+    schema: pl.Schema,
+) -> pl.LazyFrame:
+    """A LazyFrame that runs `sql` when collected and turns each Arrow batch into rows."""
+    from polars.io.plugins import register_io_source
+
+    def source(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        remaining = n_rows
+        for batch in stream(sql, params):
+            frame = pl.DataFrame(pl.from_arrow(batch))
+            frame = frame.with_columns(
+                _restore(frame[c], t) for c, (_, t) in selected.items() if t is not None
+            ).cast(dict(schema))
+            if with_columns is not None:
+                frame = frame.select(with_columns)
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if remaining is not None:
+                frame = frame.head(remaining)
+                remaining -= frame.height
+            yield frame
+            if remaining == 0:
+                return
+
+    return register_io_source(source, schema=schema)
 
 
 def _restore(column: pl.Series, dtype: pl.DataType) -> pl.Series:

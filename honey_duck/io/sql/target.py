@@ -18,8 +18,8 @@ from pydantic import Field
 
 from honey_duck.io import core
 from honey_duck.io.sink import SinkIOManager, Target, write_through
-from honey_duck.io.sql.dialect import Column, Cursor, Dialect, Table
-from honey_duck.io.sql.session import Loader, SqlSession
+from honey_duck.io.sql.dialect import Column, Cursor, Dialect, Table, json_text
+from honey_duck.io.sql.session import Loader, SqlSession, Streamer
 
 
 def table_for(key: dg.AssetKey, metadata: Mapping[str, Any], default_schema: str) -> Table:
@@ -47,8 +47,14 @@ class SqlTarget(Target):
         """Load the frame's rows into an existing table, in bulk."""
 
     @abc.abstractmethod
-    def fetch(self, cursor: Cursor, sql: str, params: list[Any]) -> pl.DataFrame:
-        """Run a SELECT and return its rows."""
+    def fetch(
+        self, cursor: Cursor, sql: str, params: list[Any], schema: Mapping[str, pl.DataType]
+    ) -> pl.DataFrame:
+        """Run a SELECT and return its rows; `schema` is what each selected column holds."""
+
+    def streamer(self) -> Streamer | None:
+        """How to stream a SELECT's Arrow batches on a connection of its own, if the target can."""
+        return None
 
     # -- the seam ---------------------------------------------------------------------------
 
@@ -72,7 +78,7 @@ class SqlTarget(Target):
     @contextmanager
     def session(self) -> Iterator[SqlSession]:
         with self.transaction() as cursor:
-            yield SqlSession(self.dialect(), cursor, self.load, self.fetch)
+            yield SqlSession(self.dialect(), cursor, self.load, self.fetch, self.streamer())
 
 
 class SqlIOManager(SinkIOManager):
@@ -105,6 +111,23 @@ def write(
     plan = Write(table, frame, incoming, {}, None, settings, partitions, checked, 100_000)
     rows, _ = write_through(session, column_type, str(table), plan)
     return rows
+
+
+def nul_refusals(schema: pl.Schema, server: str) -> list[core.Refusal]:
+    """Refuse text holding NUL (`\\x00`): PostgreSQL's text and jsonb cannot store it at all."""
+    refusals = []
+    for name, dtype in schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.String | pl.Categorical | pl.Enum):
+            bad = col.cast(pl.String).str.contains("\x00", literal=True)
+        elif isinstance(dtype, pl.List | pl.Array) and dtype.inner == pl.String:
+            bad = col.list.eval(pl.element().str.contains("\x00", literal=True)).list.any()
+        elif isinstance(dtype, pl.Struct | pl.List | pl.Array):
+            bad = json_text(name, dtype).str.contains("\\u0000", literal=True)
+        else:
+            continue
+        refusals.append(core.Refusal(name, bad, f"{server} text cannot hold the NUL character"))
+    return refusals
 
 
 def sql_secrets(*secrets: Sequence[str | None]) -> list[str | None]:
