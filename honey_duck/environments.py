@@ -61,6 +61,16 @@ class Environment:
         return str(self.home.joinpath(*parts))
 
 
+def s3_variables(endpoint_url: str, access_key: str, secret_key: str, region: str) -> dict:
+    """The variables that point the `dev` environment (and the tests) at an S3 server."""
+    return {
+        S3_ENDPOINT_VAR: endpoint_url,
+        S3_ACCESS_KEY_VAR: access_key,
+        S3_SECRET_KEY_VAR: secret_key,
+        S3_REGION_VAR: region,
+    }
+
+
 def dev_s3(env: Environment) -> S3Config:
     """The `dev` S3 server: its endpoint and region from settings, its keys from variables."""
     return S3Config(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 import pytest
 
 from honey_duck import environments
+from honey_duck.io.connections import S3Config
 from honey_duck_dev.services.lifecycle import Service, ServiceError
 from honey_duck_dev.services.registry import service
 from honey_duck_dev.services.s3 import S3, s3_client
@@ -76,12 +77,18 @@ class S3Server:
 
     def env(self) -> dict[str, str]:
         """The variables that point honey_duck at this endpoint."""
-        return {
-            environments.S3_ENDPOINT_VAR: self.endpoint_url,
-            environments.S3_ACCESS_KEY_VAR: self.access_key,
-            environments.S3_SECRET_KEY_VAR: self.secret_key,
-            environments.S3_REGION_VAR: self.region,
-        }
+        return environments.s3_variables(
+            self.endpoint_url, self.access_key, self.secret_key, self.region
+        )
+
+    def config(self) -> S3Config:
+        """The sinks' S3 settings for this endpoint."""
+        return S3Config(
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            access_key_id=self.access_key,
+            secret_access_key=self.secret_key,
+        )
 
 
 @pytest.fixture(scope="session")

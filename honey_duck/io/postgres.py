@@ -167,6 +167,19 @@ def adbc_transient(exc: BaseException) -> bool:
     return network or state.startswith(TRANSIENT_STATES)
 
 
+def ingest(
+    cursor: Cursor, table: Table, frame: pl.LazyFrame, batch_rows: int, temporary: bool
+) -> None:
+    """Stream a frame's Arrow batches into an existing table with ADBC's binary COPY."""
+    cursor.adbc_ingest(  # type: ignore[attr-defined]
+        table.name,
+        arrow_batches(frame, batch_rows),
+        mode="append",
+        db_schema_name=None if temporary else table.schema,
+        temporary=temporary,
+    )
+
+
 class PostgresTarget(SqlTarget):
     """A PostgreSQL database: ADBC's binary COPY in, Arrow out."""
 
@@ -193,13 +206,7 @@ class PostgresTarget(SqlTarget):
             yield cursor
 
     def load(self, cursor: Cursor, table: Table, frame: pl.LazyFrame, temporary: bool) -> None:
-        cursor.adbc_ingest(  # type: ignore[attr-defined]
-            table.name,
-            arrow_batches(frame, self.batch_rows),
-            mode="append",
-            db_schema_name=None if temporary else table.schema,
-            temporary=temporary,
-        )
+        ingest(cursor, table, frame, self.batch_rows, temporary)
 
     def fetch(
         self, cursor: Cursor, sql: str, params: list[Any], schema: Mapping[str, pl.DataType]

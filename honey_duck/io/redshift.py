@@ -25,11 +25,17 @@ from pydantic import Field
 from honey_duck.io import core
 from honey_duck.io.connections import PostgresConfig, S3Config
 from honey_duck.io.faults import connect_failed
-from honey_duck.io.postgres import TRANSIENT_STATES, PostgresDialect, PostgresTarget, adbc_transient
+from honey_duck.io.postgres import (
+    TRANSIENT_STATES,
+    PostgresDialect,
+    PostgresTarget,
+    adbc_transient,
+    ingest,
+)
 from honey_duck.io.postgres import TYPES as POSTGRES_TYPES
 from honey_duck.io.sink import Target
 from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type, widen
-from honey_duck.io.sql.session import Streamer, arrow_batches, committing
+from honey_duck.io.sql.session import Streamer, committing
 from honey_duck.io.sql.target import SqlIOManager, SqlTarget, nul_refusals
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -353,13 +359,7 @@ class RedshiftTarget(SqlTarget):
             for name, dtype in staged.collect_schema().items()
             if isinstance(dtype, pl.Struct | pl.List | pl.Array)
         )
-        cursor.adbc_ingest(
-            table.name,
-            arrow_batches(frame, self.c.batch_rows),
-            mode="append",
-            db_schema_name=None if temporary else table.schema,
-            temporary=temporary,
-        )
+        ingest(cursor, table, frame, self.c.batch_rows, temporary)
 
     # -- reading ----------------------------------------------------------------------------
 

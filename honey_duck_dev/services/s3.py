@@ -73,12 +73,9 @@ class S3(Service):
         return f"http://{HOST}:{self.port}"
 
     def env(self) -> dict[str, str]:
-        return {
-            environments.S3_ENDPOINT_VAR: self.endpoint_url,
-            environments.S3_ACCESS_KEY_VAR: self.access_key,
-            environments.S3_SECRET_KEY_VAR: self.secret_key,
-            environments.S3_REGION_VAR: self.region,
-        }
+        return environments.s3_variables(
+            self.endpoint_url, self.access_key, self.secret_key, self.region
+        )
 
     def client(self, timeout: float | None = None) -> BaseClient:
         """A boto3 S3 client with this server's credentials."""

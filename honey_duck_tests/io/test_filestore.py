@@ -15,7 +15,6 @@ from polars.testing import assert_frame_equal
 from upath import UPath
 
 from honey_duck.io import filestore
-from honey_duck.io.connections import S3Config
 from honey_duck.io.core import SinkError
 from honey_duck.io.files import FileIOManager
 from honey_duck.io.records import FolderRecords, SchemaRecord
@@ -114,11 +113,7 @@ def _range_killed_mid_publish(base: str, fmt: str, s3=None) -> FileIOManager:
     assert victim.wait() == -signal.SIGKILL
     s3_config = None
     if s3 is not None:
-        s3_config = S3Config(
-            endpoint_url=s3.endpoint_url,
-            access_key_id=s3.access_key,
-            secret_access_key=s3.secret_key,
-        )
+        s3_config = s3.config()
     return FileIOManager(format=fmt, base_path=base, s3=s3_config)
 
 
@@ -171,9 +166,7 @@ def test_leftovers_of_dead_writers_on_s3_are_reclaimed(s3, tmp_path: Path) -> No
     alive = filestore.SCRATCH / f"stage.{filestore.HOST}.{os.getpid()}.0000beef.tmp"
     alive.mkdir(exist_ok=True)
 
-    config = S3Config(
-        endpoint_url=s3.endpoint_url, access_key_id=s3.access_key, secret_access_key=s3.secret_key
-    )
+    config = s3.config()
     io = FileIOManager(
         format="csv", base_path=f"s3://{bucket}/out", s3=config, stale_after_hours=0.0
     )
@@ -207,12 +200,7 @@ def test_s3_reads_stream_parquet_and_feather_and_copy_the_text_formats(s3, fmt: 
     """Parquet and Feather are read on S3 in ranges by polars (no local copy); CSV and JSON
     are copied to disk first, because polars' remote readers would hold them in memory."""
     bucket = s3.create_bucket("reads")
-    config = S3Config(
-        endpoint_url=s3.endpoint_url,
-        region=s3.region,
-        access_key_id=s3.access_key,
-        secret_access_key=s3.secret_key,
-    )
+    config = s3.config()
     io = FileIOManager(format=fmt, base_path=f"s3://{bucket}/out", s3=config)
     data = frame(20_000, "r", 1).collect()
     assert run(io, lambda: data).success
