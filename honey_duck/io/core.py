@@ -535,21 +535,32 @@ def validate(
 
 def _refused(frame: pl.LazyFrame, refusal: Refusal, count: int) -> str:
     """One refusal as a sentence: the column, why, how many rows, and the first one."""
-    # by name, literally: polars reads a column called `*` or `^...$` as a pattern
-    column = cs.by_name(refusal.column)
-    first = (
-        frame.with_row_index("__row")
-        .filter(refusal.bad.fill_null(False))
-        .select("__row", column.cast(pl.String, strict=False).str.head(60).alias("__value"))
-        .head(1)
-        .collect()
-    )
-    row, value = first.row(0) if first.height else (None, None)
-    shown = "a value polars cannot print" if value is None else repr(value)
+    row, shown = _first_refused(frame, refusal)
     return (
         f"column `{refusal.column}`: {refusal.why} ({count} row{'s' * (count != 1)},"
         f" the first is row {row}: {shown})"
     )
+
+
+def _first_refused(frame: pl.LazyFrame, refusal: Refusal) -> tuple[int | None, str]:
+    """The first refused row's number and its value, shown as Python shows it if it can be
+    (a date past year 9999 cannot), else as polars prints it."""
+    # by name, literally: polars reads a column called `*` or `^...$` as a pattern
+    column = cs.by_name(refusal.column)
+    first = frame.with_row_index("__row").filter(refusal.bad.fill_null(False)).head(1)
+    for render in (column, column.cast(pl.String, strict=False)):
+        try:
+            found = first.select("__row", render.alias("__value")).collect()
+            if not found.height:
+                return None, "no row"
+            row, value = found.row(0)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # polars panics are BaseExceptions
+            continue
+        shown = repr(value)
+        return row, shown if len(shown) <= 60 else shown[:57] + "..."
+    return None, "a value polars cannot print"
 
 
 def combine(
