@@ -35,7 +35,7 @@ from typing import Any
 
 from upath import UPath
 
-HOST = socket.gethostname()
+HOST = socket.gethostname().replace(".", "-")  # leftover names are split on dots
 PENDING_PREFIX = ".publishing."  # `.publishing.<writer>.json` in an asset's folder
 SCRATCH = Path(tempfile.gettempdir()) / "honey_duck_files"  # local copies for remote files
 
@@ -49,7 +49,7 @@ def writer_id() -> str:
     return f"{HOST}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
 
 
-def _dead(name: str, modified: float, stale_after: float) -> bool:
+def _dead(name: str, modified: float, stale_after: float, own_too: bool = False) -> bool:
     """Whether the writer that named a leftover `<...>.<host>.<pid>.<rand>.<ext>` is gone.
 
     On this host its PID decides; a leftover of another host is dead once it is older than
@@ -60,7 +60,7 @@ def _dead(name: str, modified: float, stale_after: float) -> bool:
         host, pid = parts[-4], int(parts[-3])
     except (IndexError, ValueError):
         return time.time() - modified > stale_after
-    if host != HOST:
+    if host != HOST or (own_too and pid == os.getpid()):
         return time.time() - modified > stale_after
     try:
         os.kill(pid, 0)
@@ -179,15 +179,16 @@ class Store:
                     break
                 time.sleep(0.05)
 
-    def _sweep(self, folder: Path, prefix: str, suffix: str) -> None:
-        """Remove `prefix...suffix` entries of `folder` whose writers are dead."""
+    def _sweep(self, folder: Path, prefix: str, suffix: str, own_too: bool = False) -> None:
+        """Remove `prefix...suffix` entries of `folder` whose writers are dead (`own_too`:
+        this process's own too, once older than `stale_after`)."""
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(folder):
                 if not (entry.name.startswith(prefix) and entry.name.endswith(suffix)):
                     continue
                 with contextlib.suppress(FileNotFoundError):
                     modified = entry.stat(follow_symlinks=False).st_mtime
-                    if _dead(entry.name, modified, self.stale_after):
+                    if _dead(entry.name, modified, self.stale_after, own_too):
                         if entry.is_dir(follow_symlinks=False):
                             shutil.rmtree(entry.path, ignore_errors=True)
                         else:
@@ -235,7 +236,8 @@ class Store:
         if is_local(path):
             return path.path
         SCRATCH.mkdir(parents=True, exist_ok=True)
-        self._sweep(SCRATCH, "copy.", path.suffix or ".bin")
+        # a long-lived process (a code server) reads for days: its own old copies go too
+        self._sweep(SCRATCH, "copy.", path.suffix or ".bin", own_too=True)
         local = SCRATCH / f"copy.{writer_id()}{path.suffix or '.bin'}"
         atexit.register(lambda: local.unlink(missing_ok=True))
         path.fs.get_file(path.path, str(local))

@@ -216,3 +216,23 @@ def test_s3_reads_stream_parquet_and_feather_and_copy_the_text_formats(s3, fmt: 
     copies = set(filestore.SCRATCH.iterdir()) - before
     assert bool(copies) == (fmt == "csv"), copies
     assert_frame_equal(lazy.collect(), data)
+
+
+def test_a_long_lived_process_removes_its_own_old_scratch_copies(tmp_path: Path) -> None:
+    """A code server reads remote CSVs for days: its copies older than stale_after go too."""
+    filestore.SCRATCH.mkdir(parents=True, exist_ok=True)
+    own = f"copy.{filestore.HOST}.{os.getpid()}"
+    old = filestore.SCRATCH / f"{own}.0ld0ld00.csv"
+    fresh = filestore.SCRATCH / f"{own}.fe5h0000.csv"
+    for path in (old, fresh):
+        path.write_text("id\n1\n")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    remote = UPath(f"memory://{tmp_path.name}/remote.csv")
+    remote.write_text("id\n2\n")
+    copy = filestore.Store(stale_after=3600).local_copy(remote)
+    try:
+        assert not old.exists() and fresh.exists()
+        assert Path(copy).read_text() == "id\n2\n"
+    finally:
+        fresh.unlink(missing_ok=True)
+        Path(copy).unlink(missing_ok=True)
