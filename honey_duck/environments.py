@@ -21,6 +21,7 @@ ENVIRONMENTS = ("local", "dev", "prod")
 DEV_HOST = "127.0.0.1"
 POSTGRES_DEV_PORT = 55432
 S3_DEV_PORT = 58333
+MONGO_DEV_PORT = 57017
 S3_REGION = "us-east-1"
 DEV_BUCKET = "honey-duck"
 POSTGRES_URL_VAR = "HONEY_DUCK_POSTGRES_URL"
@@ -29,11 +30,14 @@ S3_ACCESS_KEY_VAR = "HONEY_DUCK_S3_ACCESS_KEY_ID"
 S3_SECRET_KEY_VAR = "HONEY_DUCK_S3_SECRET_ACCESS_KEY"
 S3_REGION_VAR = "HONEY_DUCK_S3_REGION"
 BUCKET_VAR = "HONEY_DUCK_BUCKET"
+MONGO_URL_VAR = "HONEY_DUCK_MONGO_URL"
 DEV_SETTINGS = {
     POSTGRES_URL_VAR: f"postgresql://postgres@{DEV_HOST}:{POSTGRES_DEV_PORT}/postgres",
     S3_ENDPOINT_VAR: f"http://{DEV_HOST}:{S3_DEV_PORT}",
     S3_REGION_VAR: S3_REGION,
     BUCKET_VAR: DEV_BUCKET,
+    # one node of a replica set, which the driver must not try to discover beyond
+    MONGO_URL_VAR: f"mongodb://{DEV_HOST}:{MONGO_DEV_PORT}/?directConnection=true",
 }
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

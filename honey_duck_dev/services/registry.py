@@ -11,6 +11,7 @@ from honey_duck_dev.services.lifecycle import Service
 SERVICES: dict[str, str] = {
     "postgres": "Postgres",
     "s3": "S3",
+    "mongo": "Mongo",
 }
 
 
