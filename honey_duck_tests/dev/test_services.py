@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -69,8 +70,12 @@ def shared_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def listening(pid: int) -> set[tuple[str, int]]:
     """The (address, port) pairs on which the process `pid` itself listens for TCP."""
-    fds = Path(f"/proc/{pid}/fd")
-    sockets = {os.readlink(fd) for fd in fds.iterdir() if os.readlink(fd).startswith("socket:")}
+    sockets = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        # a server's threads open and close files while we look (WiredTiger does): skip those
+        with contextlib.suppress(FileNotFoundError):
+            if (target := os.readlink(fd)).startswith("socket:"):
+                sockets.add(target)
     found = set()
     for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
         for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
