@@ -1,10 +1,11 @@
 """Session fixtures for the servers the sinks need: real ones from the environment, else our own.
 
-`HONEY_DUCK_POSTGRES_URL`, `HONEY_DUCK_S3_ENDPOINT` (with its keys) and `HONEY_DUCK_KAFKA_BOOTSTRAP`
-point the tests at running servers, e.g. `docker compose up` or `python -m honey_duck_dev.services
-up`; without them each fixture starts a private server of the harness's registry
-(`honey_duck_dev.services`). A server that cannot be had skips the tests that need it, or fails
-them when `CI` is set.
+`HONEY_DUCK_POSTGRES_URL`, `HONEY_DUCK_S3_ENDPOINT` (with its keys), `HONEY_DUCK_KAFKA_BOOTSTRAP` and
+`HONEY_DUCK_MONGO_URL`
+point the tests at running servers, e.g. `docker compose up` or
+`python -m honey_duck_dev.services up`; without them each fixture starts a private server of the
+harness's registry (`honey_duck_dev.services`). A server that cannot be had skips the tests that
+need it, or fails them when `CI` is set.
 """
 
 from __future__ import annotations
@@ -129,3 +130,13 @@ def kafka_bootstrap() -> Iterator[str]:
         return
     with own_server("kafka") as server:
         yield server.env()[environments.KAFKA_BOOTSTRAP_VAR]
+
+
+@pytest.fixture(scope="session")
+def mongo_url() -> Iterator[str]:
+    """A MongoDB URL (one replica-set node): `HONEY_DUCK_MONGO_URL`, else SecantusDB."""
+    if url := os.environ.get(environments.MONGO_URL_VAR):
+        yield url
+        return
+    with own_server("mongo") as server:
+        yield server.env()[environments.MONGO_URL_VAR]

@@ -12,6 +12,7 @@ SERVICES: dict[str, str] = {
     "postgres": "Postgres",
     "s3": "S3",
     "kafka": "Kafka",
+    "mongo": "Mongo",
 }
 
 

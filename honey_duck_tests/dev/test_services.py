@@ -2,38 +2,58 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import boto3
 import psycopg
+import pymongo
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from bson.decimal128 import Decimal128
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from pymongo.errors import DuplicateKeyError
 
 from honey_duck import environments
 from honey_duck.environments import REPO_ROOT
 from honey_duck_dev.services import kafka as kafka_module
 from honey_duck_dev.services import lifecycle, registry
+from honey_duck_dev.services import mongo as mongo_module
 from honey_duck_dev.services import postgres as postgres_module
-from honey_duck_dev.services.kafka import Kafka, find_noida
+from honey_duck_dev.services.kafka import find_noida
 from honey_duck_dev.services.lifecycle import HOST, Service, ServiceError, pid_alive, port_open
+from honey_duck_dev.services.mongo import Mongo, find_secantus
 from honey_duck_dev.services.postgres import Postgres, find_postgres_bindir
 from honey_duck_dev.services.s3 import S3, S3_ACCESS_KEY, S3_SECRET_KEY, find_weed, s3_client
 from honey_duck_tests import service_fixtures
 from honey_duck_tests.service_fixtures import S3Server
+
+# every registered server, for the tests every server must pass
+SERVERS = [registry.service(name) for name in registry.SERVICES]
+SERVER_IDS = list(registry.SERVICES)
+# what each server logs when its port is taken
+PORT_TAKEN_IN_LOG = {
+    "postgres": "could not bind",
+    "s3": "not available",
+    "kafka": "is already in use",
+    "mongo": "Address already in use",
+}
 
 
 def assert_gone(pid: int, port: int, root: Path) -> None:
@@ -56,8 +76,12 @@ def shared_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def listening(pid: int) -> set[tuple[str, int]]:
     """The (address, port) pairs on which the process `pid` itself listens for TCP."""
-    fds = Path(f"/proc/{pid}/fd")
-    sockets = {os.readlink(fd) for fd in fds.iterdir() if os.readlink(fd).startswith("socket:")}
+    sockets = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        # a server's threads open and close files while we look (WiredTiger does): skip those
+        with contextlib.suppress(FileNotFoundError):
+            if (target := os.readlink(fd)).startswith("socket:"):
+                sockets.add(target)
     found = set()
     for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
         for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
@@ -92,7 +116,9 @@ def test_every_server_module_is_registered_under_its_word() -> None:
     for name in registry.SERVICES:
         cls = registry.service(name)
         assert cls.name == name and cls.__module__ == f"honey_duck_dev.services.{name}"
-    with pytest.raises(KeyError, match="unknown service 'mongodb'; known: postgres, s3, kafka"):
+    with pytest.raises(
+        KeyError, match="unknown service 'mongodb'; known: postgres, s3, kafka, mongo"
+    ):
         registry.service("mongodb")
 
 
@@ -138,6 +164,64 @@ def test_s3_round_trips_boto3_refuses_wrong_credentials_and_is_gone_after_stop()
     assert_gone(pid, port, root)
 
 
+def test_mongo_answers_pymongo_from_the_server_pid_and_is_gone_after_stop() -> None:
+    started = time.monotonic()
+    with Mongo.start() as mongo:
+        seconds = time.monotonic() - started
+        assert mongo.pid and mongo.alive()
+        assert mongo.url == f"mongodb://127.0.0.1:{mongo.port}/?directConnection=true"
+        assert mongo.env() == {environments.MONGO_URL_VAR: mongo.url}
+        # the PID is the server's interpreter, not a console-script wrapper around it
+        argv = Path(f"/proc/{mongo.pid}/cmdline").read_bytes().split(b"\0")
+        assert argv[1:3] == [b"-m", b"secantus"], argv
+        with pymongo.MongoClient(mongo.url) as client:
+            client.honey.t.insert_one({"_id": 1, "name": "duck"})
+            assert client.honey.t.find_one({"_id": 1}) == {"_id": 1, "name": "duck"}
+            hello = client.admin.command("hello")
+            assert hello.get("setName"), "a replica set, so that transactions work"
+        status = Path(f"/proc/{mongo.pid}/status").read_text()
+        rss_kb = int(next(ln for ln in status.splitlines() if ln.startswith("VmRSS:")).split()[1])
+        print(f"mongo: answered after {seconds:.2f}s, RSS {rss_kb / 1024:.0f} MB")
+        pid, port, root = mongo.pid, mongo.port, mongo.root
+    assert_gone(pid, port, root)
+
+
+def test_mongo_keeps_what_the_mongo_sink_relies_on(mongo_url: str) -> None:
+    with pymongo.MongoClient(mongo_url) as client:
+        db = client[f"honey_duck_test_{os.getpid()}_{time.monotonic_ns()}"]
+        try:
+            # a unique index refuses a duplicate key
+            db.sales.create_index("order_id", unique=True)
+            db.sales.insert_many([{"order_id": 1}, {"order_id": 2}])
+            with pytest.raises(DuplicateKeyError):
+                db.sales.insert_one({"order_id": 1})
+
+            # a multi-document transaction that aborts leaves nothing behind
+            with client.start_session() as session:
+                session.start_transaction()
+                db.sales.insert_one({"order_id": 3}, session=session)
+                db.sales.delete_one({"order_id": 1}, session=session)
+                session.abort_transaction()
+            assert sorted(d["order_id"] for d in db.sales.find()) == [1, 2]
+
+            # renameCollection with dropTarget swaps a staged collection in
+            db.sales_staged.insert_many([{"order_id": 10}, {"order_id": 11}, {"order_id": 12}])
+            db.sales_staged.rename("sales", dropTarget=True)
+            assert "sales_staged" not in db.list_collection_names()
+            assert sorted(d["order_id"] for d in db.sales.find()) == [10, 11, 12]
+
+            # NaN, infinities and Decimal128 read back as written
+            price = Decimal128(Decimal("12345678901234567890.1234567890123"))
+            inf = float("inf")
+            db.values.insert_one({"_id": 1, "nan": float("nan"), "inf": inf, "price": price})
+            got = db.values.find_one({"_id": 1})
+            assert got is not None
+            assert got["nan"] != got["nan"] and got["inf"] == inf
+            assert got["price"] == price and isinstance(got["price"], Decimal128)
+        finally:
+            client.drop_database(db.name)
+
+
 @pytest.fixture
 def squatted_port() -> Iterator[int]:
     """A port on 127.0.0.1 that something else already listens on."""
@@ -147,7 +231,7 @@ def squatted_port() -> Iterator[int]:
         yield squatter.getsockname()[1]
 
 
-@pytest.mark.parametrize("service", [Postgres, S3, Kafka], ids=["postgres", "s3", "kafka"])
+@pytest.mark.parametrize("service", SERVERS, ids=SERVER_IDS)
 def test_a_port_in_use_is_refused_before_anything_starts(
     service: type[Service], squatted_port: int, shared_tmp: Path
 ) -> None:
@@ -156,14 +240,9 @@ def test_a_port_in_use_is_refused_before_anything_starts(
     assert list(shared_tmp.iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    ("service", "in_log"),
-    [(Postgres, "could not bind"), (S3, "not available"), (Kafka, "is already in use")],
-    ids=["postgres", "s3", "kafka"],
-)
+@pytest.mark.parametrize("service", SERVERS, ids=SERVER_IDS)
 def test_a_server_that_fails_to_start_is_reported_with_its_log(
     service: type[Service],
-    in_log: str,
     squatted_port: int,
     shared_tmp: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -173,7 +252,7 @@ def test_a_server_that_fails_to_start_is_reported_with_its_log(
         service.launch(port=squatted_port, timeout=10)
     message = str(caught.value)
     assert f"{service.name} on 127.0.0.1:{squatted_port}" in message
-    assert "last lines of" in message and in_log in message
+    assert "last lines of" in message and PORT_TAKEN_IN_LOG[service.name] in message
     assert list(shared_tmp.iterdir()) == [], "the failed server's directory was left behind"
 
 
@@ -188,6 +267,9 @@ def test_missing_binaries_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setattr(kafka_module, "NOIDA_PACKAGE", "no_such_package_here")
     with pytest.raises(lifecycle.ServiceNotFound, match=r"`noida-db`.*pip install noida-db"):
         find_noida()
+    monkeypatch.setattr(mongo_module, "SERVER_MODULE", "honey_duck_no_such_secantus")
+    with pytest.raises(lifecycle.ServiceNotFound, match=r"SecantusDB.*pip install secantusdb"):
+        find_secantus()
 
 
 def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tmp: Path) -> None:
@@ -203,11 +285,12 @@ def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tm
     try:
         assert up.stdout is not None
         exports: dict[str, str] = {}
-        while environments.KAFKA_BOOTSTRAP_VAR not in exports:
+        while environments.MONGO_URL_VAR not in exports:
             line = up.stdout.readline()
             assert line, f"`up` ended early: {up.stderr.read() if up.stderr else ''}"
             if match := re.fullmatch(r"export (\w+)=(\S+)\n", line):
-                exports[match[1]] = match[2]
+                # `up` quotes for the shell what needs it (`?` in the MongoDB URL)
+                exports[match[1]] = shlex.split(match[2])[0]
         assert exports[environments.ENV_VAR] == "dev"
         with psycopg.connect(exports[environments.POSTGRES_URL_VAR]) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
@@ -221,6 +304,8 @@ def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tm
         assert environments.DEV_BUCKET in [b["Name"] for b in buckets["Buckets"]]
         admin = AdminClient({"bootstrap.servers": exports[environments.KAFKA_BOOTSTRAP_VAR]})
         assert admin.list_topics(timeout=10).brokers
+        with pymongo.MongoClient(exports[environments.MONGO_URL_VAR]) as client:
+            assert client.admin.command("ping")["ok"] == 1
         up.send_signal(signal.SIGTERM)
         _, err = up.communicate(timeout=30)
     finally:
@@ -234,15 +319,18 @@ def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tm
     assert (data_dir / "postgres" / "data" / "PG_VERSION").is_file(), "--data-dir is kept"
     assert (data_dir / "s3" / "data").is_dir(), "--data-dir is kept"
     assert (data_dir / "kafka" / "data").is_dir(), "--data-dir is kept"
+    assert (data_dir / "mongo" / "data").is_dir(), "--data-dir is kept"
 
 
-def test_fixtures_give_servers_that_answer(postgres_url: str, s3: S3Server) -> None:
+def test_fixtures_give_servers_that_answer(postgres_url: str, s3: S3Server, mongo_url: str) -> None:
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("select current_user").fetchone() is not None
     bucket = s3.create_bucket()
     s3.client().put_object(Bucket=bucket, Key="k", Body=b"v")
     assert s3.client().get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
     assert s3.bucket_name() != s3.bucket_name()
+    with pymongo.MongoClient(mongo_url) as client:
+        assert client.admin.command("ping")["ok"] == 1
 
 
 def read_all(bootstrap: str, topic: str, partitions: int, isolation: str) -> list[bytes]:
@@ -353,3 +441,7 @@ def test_dev_ports_are_the_compose_ports() -> None:
     assert f'"127.0.0.1:{environments.KAFKA_DEV_PORT}:9092"' in compose
     advertised = f"PLAINTEXT://127.0.0.1:{environments.KAFKA_DEV_PORT}"
     assert f"KAFKA_ADVERTISED_LISTENERS: {advertised}" in compose
+    assert f'"127.0.0.1:{environments.MONGO_DEV_PORT}:27017"' in compose
+    assert environments.DEV_SETTINGS[environments.MONGO_URL_VAR].endswith(
+        f":{environments.MONGO_DEV_PORT}/?directConnection=true"
+    )
