@@ -1,11 +1,10 @@
 """Session fixtures for the servers the sinks need: real ones from the environment, else our own.
 
-`HONEY_DUCK_POSTGRES_URL`, `HONEY_DUCK_S3_ENDPOINT` (with its keys), `HONEY_DUCK_KAFKA_BOOTSTRAP` and
-`HONEY_DUCK_MONGO_URL`
-point the tests at running servers, e.g. `docker compose up` or
-`python -m honey_duck_dev.services up`; without them each fixture starts a private server of the
-harness's registry (`honey_duck_dev.services`). A server that cannot be had skips the tests that
-need it, or fails them when `CI` is set.
+`HONEY_DUCK_POSTGRES_URL`, `HONEY_DUCK_S3_ENDPOINT` (with its keys),
+`HONEY_DUCK_KAFKA_BOOTSTRAP` and `HONEY_DUCK_MONGO_URL` point the tests at running servers, e.g.
+`docker compose up` or `python -m honey_duck_dev.services up`; without them each fixture starts
+a private server of the harness's registry (`honey_duck_dev.services`). A server that cannot be
+had skips the tests that need it, or fails them when `CI` is set.
 """
 
 from __future__ import annotations
