@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -117,21 +116,6 @@ def redact(text: str, secrets: Sequence[str | None]) -> str:
     return text
 
 
-@contextmanager
-def redacting(secrets: Sequence[str | None]) -> Iterator[None]:
-    """Re-raise errors with any secret removed from their message (and from their causes)."""
-    try:
-        yield
-    except Exception as exc:
-        message = str(exc)
-        cleaned = redact(message, secrets)
-        chain = mentions_secret(exc, secrets)
-        if cleaned == message and not chain:
-            raise
-        replacement = type(exc)(cleaned) if _rebuildable(exc) else RuntimeError(cleaned)
-        raise replacement from None
-
-
 def mentions_secret(exc: BaseException, secrets: Sequence[str | None]) -> bool:
     """Whether a cause or context of `exc` carries a secret (tracebacks print them)."""
     seen: BaseException | None = exc.__cause__ or exc.__context__
@@ -140,11 +124,3 @@ def mentions_secret(exc: BaseException, secrets: Sequence[str | None]) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def _rebuildable(exc: Exception) -> bool:
-    try:
-        type(exc)("x")
-    except Exception:
-        return False
-    return True

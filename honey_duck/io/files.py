@@ -192,7 +192,7 @@ class FileSession(Session):
         for path, schema in reversed(schemas):
             for column, dtype in schema.items():
                 newest.setdefault(column, dtype)
-                holders.setdefault(column, []).append(path.path[len(folder.path) + 1 :])
+                holders.setdefault(column, []).append(_relative(folder, path))
         # a column only some partition files hold: say which, should the data lack it
         self._origins = {c: f[:3] for c, f in holders.items() if len(f) < len(schemas)}
         return pl.Schema(newest)
@@ -271,7 +271,7 @@ class FileSession(Session):
         """
         objects = self._objects(write)
         folder = self.t.folder(write.location)
-        names = [o.path.path[len(folder.path) + 1 :] for o in objects]
+        names = [_relative(folder, o.path) for o in objects]
         schema = pl.Schema(write.schema)
         rows = 0
         with self.t.store.lock(folder), ExitStack() as stack:
@@ -395,7 +395,7 @@ class FileSession(Session):
     def _check_finished(self, key: dg.AssetKey, paths: Sequence[UPath]) -> None:
         """Refuse to read partitions a range write announced and never finished publishing."""
         folder = self.t.folder(key)
-        wanted = {p.path[len(folder.path) + 1 :] for p in paths}
+        wanted = {_relative(folder, p) for p in paths}
         for marker, doc in self.t.store.pending(folder).items():
             unfinished = sorted(wanted & set(doc.get("files", [])))
             if unfinished:
@@ -405,6 +405,11 @@ class FileSession(Session):
                     f"{' ...' if len(unfinished) > 3 else ''} may hold a mix of old and new"
                     " rows; wait for that run, or materialize those partitions again"
                 )
+
+
+def _relative(folder: UPath, path: UPath) -> str:
+    """`path` as named under `folder` (a partition file's name in markers and messages)."""
+    return path.path[len(folder.path) + 1 :]
 
 
 def _sheet_title(stem: str) -> str:

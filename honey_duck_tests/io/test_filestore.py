@@ -17,7 +17,7 @@ from upath import UPath
 from honey_duck.io import filestore
 from honey_duck.io.core import SinkError
 from honey_duck.io.files import FileIOManager
-from honey_duck.io.records import FolderRecords, SchemaRecord
+from honey_duck.io.records import FolderRecords, RecordedSchema, SchemaRecord
 from honey_duck_tests.io.runs import error_of, run
 from honey_duck_tests.io.writer import MONTHLY, frame
 
@@ -193,6 +193,22 @@ def test_schema_records_round_trip_in_any_folder(tmp_path: Path) -> None:
         assert back is not None and back.schema == schema and back.keys == ("id",)
         assert back.written  # stamped on save
     assert [p.name for p in (tmp_path / "records").iterdir()] == ["orders%2F2024.schema.json"]
+
+
+def test_a_session_serves_its_stored_schema_from_its_records(tmp_path: Path) -> None:
+    """RecordedSchema: the stored_schema of a target without a catalog, written once."""
+
+    class Session(RecordedSchema):
+        records = FolderRecords(UPath(tmp_path / "records"))
+
+        def record_name(self, location: str) -> str:
+            return f"topic/{location}"
+
+    session = Session()
+    assert session.stored_schema("sales") is None  # nothing written: no schema to compare
+    session.save_schema("sales", {"id": pl.UInt16, "v": pl.List(pl.String)}, ("id",))
+    assert session.stored_schema("sales") == pl.Schema({"id": pl.UInt16, "v": pl.List(pl.String)})
+    assert session.records.load("topic/sales").keys == ("id",)  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "feather", "csv"])

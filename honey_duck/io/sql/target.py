@@ -8,7 +8,7 @@ SELECT; the flow (`honey_duck.io.sink`) and the transactional write
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -17,9 +17,15 @@ import polars as pl
 from pydantic import Field
 
 from honey_duck.io import core
-from honey_duck.io.sink import SinkIOManager, Target, write_through
+from honey_duck.io.sink import SinkIOManager, Target, Write, write_through
 from honey_duck.io.sql.dialect import Column, Cursor, Dialect, Table, json_text
 from honey_duck.io.sql.session import Loader, SqlSession, Streamer
+
+
+def sql_column(dialect: Dialect, dtype: pl.DataType) -> Column:
+    """A polars type's column in `dialect`: compared by SQL type, shown with both."""
+    sql = dialect.column_type(dtype)
+    return Column(sql, f"{dtype} ({sql})")
 
 
 def table_for(key: dg.AssetKey, metadata: Mapping[str, Any], default_schema: str) -> Table:
@@ -66,8 +72,7 @@ class SqlTarget(Target):
         return None
 
     def column_type(self, dtype: pl.DataType) -> Column:
-        sql = self.dialect().column_type(dtype)
-        return Column(sql, f"{dtype} ({sql})")
+        return sql_column(self.dialect(), dtype)
 
     def locate(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> Table:
         return table_for(key, metadata, self.default_schema)
@@ -99,17 +104,11 @@ def write(
     load: Loader,
 ) -> int:
     """Run one write on a cursor the caller owns (and commits): tools, and tests that record."""
-    from honey_duck.io.sink import Write
-
     checked = core.validate(frame, settings, partitions)
     session = SqlSession(dialect, cursor, load)
-
-    def column_type(dtype: pl.DataType) -> Column:
-        return Column(dialect.column_type(dtype), str(dtype))
-
     incoming = frame.collect_schema()
     plan = Write(table, frame, incoming, {}, None, settings, partitions, checked, 100_000)
-    rows, _ = write_through(session, column_type, str(table), plan)
+    rows, _ = write_through(session, lambda dtype: sql_column(dialect, dtype), str(table), plan)
     return rows
 
 
@@ -128,7 +127,3 @@ def nul_refusals(schema: pl.Schema, server: str) -> list[core.Refusal]:
             continue
         refusals.append(core.Refusal(name, bad, f"{server} text cannot hold the NUL character"))
     return refusals
-
-
-def sql_secrets(*secrets: Sequence[str | None]) -> list[str | None]:
-    return [s for group in secrets for s in group]
