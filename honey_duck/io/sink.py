@@ -48,11 +48,17 @@ class Capabilities:
     slice_modes: frozenset[WriteMode] = frozenset(WriteMode)  # on a partitioned asset
     policies: frozenset[SchemaPolicy] = frozenset(SchemaPolicy)
     why: str = ""  # one clause saying why a mode is missing, for the refusal
+    keyed: bool = False  # every write needs `upsert_keys` (they key a broker's messages)
 
     def refusal(self, settings: core.WriteSettings, partitioned: bool) -> str | None:
         """Why these settings cannot be kept, or None when they can."""
         modes = self.slice_modes if partitioned else self.modes
         problems = []
+        if self.keyed and not settings.keys:
+            problems.append(
+                f"write_mode '{settings.mode.value}' without `upsert_keys` metadata"
+                " (every message it writes needs a key)"
+            )
         if settings.mode not in modes:
             kind = "a partitioned asset" if partitioned else "an asset"
             supported = ", ".join(sorted(m.value for m in modes)) or "none"
@@ -196,10 +202,13 @@ class SinkIOManager(dg.ConfigurableIOManager):
     def target(self) -> Target:
         """The destination this configuration points at."""
 
-    @classmethod
-    def target_capabilities(cls) -> Capabilities:
-        """What the target keeps; read when the definitions load, before any config resolves."""
-        return cls.target_class().capabilities
+    def target_capabilities(self) -> Capabilities:
+        """What the target keeps; read when the definitions load, before any EnvVar resolves.
+
+        A target whose capabilities follow its configuration (a topic's cleanup policy)
+        overrides this, reading plain fields only.
+        """
+        return self.target_class().capabilities
 
     @classmethod
     def target_class(cls) -> type[Target]:
@@ -220,7 +229,7 @@ class SinkIOManager(dg.ConfigurableIOManager):
         partitions: core.PartitionSlice | None = None
         with _labelled(target, asset, lambda: partitions, "") as secrets:
             settings = core.WriteSettings.from_context(context, self.schema_policy)
-            why = target.capabilities.refusal(settings, context.has_asset_partitions)
+            why = self.target_capabilities().refusal(settings, context.has_asset_partitions)
             if why:
                 raise ValueError(f"the {target.word} sink cannot keep {why}")
             partitions = core.slice_from_context(context, settings.partition_expr)

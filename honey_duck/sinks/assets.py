@@ -30,16 +30,18 @@ def sink_assets(
     eager: bool = False,
     modes: bool = True,
     backfill: dg.BackfillPolicy | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[dg.AssetsDefinition]:
     """Build `sink`'s group: `<sink>/sales_enriched`, `.../artworks_summary`, `.../sales_monthly`.
 
     `eager` collects the frame for IO managers that take only DataFrames; `modes` adds the
     write-mode metadata our own managers honour; `backfill` overrides the single-run policy
-    for managers that store one partition per run.
+    for managers that store one partition per run; `overrides` replaces a table's write-mode
+    metadata for a sink that keeps other modes (a broker's topics need message keys).
     """
 
     def build(table: str, **partitioning: Any) -> dg.AssetsDefinition:
-        metadata = dict(MODES[table]) if modes else {}
+        metadata = dict((overrides or {}).get(table, MODES[table])) if modes else {}
         if partitioning:
             metadata["partition_expr"] = "sale_date"
 

@@ -121,6 +121,31 @@ def test_a_mode_the_target_cannot_keep_is_refused_when_the_definitions_load() ->
     assert "`fine`" not in message
 
 
+class KeyedDictIOManager(DictIOManager):
+    """Capabilities that follow a plain config field, as a topic's cleanup policy does."""
+
+    compacted: bool = False
+
+    def target_capabilities(self) -> Capabilities:
+        if not self.compacted:
+            return super().target_capabilities()
+        return Capabilities(modes=frozenset(core.WriteMode), keyed=True, why="compacted")
+
+
+def test_capabilities_can_follow_configuration_and_demand_keys() -> None:
+    replace = _asset("swapped", {"write_mode": "replace", "upsert_keys": ["id"]})
+    keyless = _asset("keyless", {"write_mode": "append"})
+    with pytest.raises(dg.DagsterInvalidDefinitionError) as raised:
+        check_assets([replace, keyless], {"dict_io_manager": KeyedDictIOManager(compacted=True)})
+    message = str(raised.value)
+    assert "`keyless` (dict sink): it cannot keep write_mode 'append' without `upsert_keys`" in (
+        message
+    )
+    assert "`swapped`" not in message
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="`swapped`"):
+        check_assets([replace], {"dict_io_manager": KeyedDictIOManager(compacted=False)})
+
+
 def test_the_project_definitions_pass_the_load_time_check(tmp_path) -> None:
     from honey_duck import definitions, environments
 
