@@ -63,6 +63,7 @@ class Landed:
     where: str = ""
     seconds: float = 0.0
     runs: set[str] = field(default_factory=set)
+    status: str = "ok"  # or "FAILED", "skipped" (downstream of a failure), "not run" (a later run)
 
 
 @dataclass
@@ -159,8 +160,22 @@ def _materialize(
         _collect(result, graph, landed)
         if not result.success:
             print(f"run {i} failed; see the FAIL lines above", file=sys.stderr)
+            broken = {e.step_key for e in result.get_step_failure_events()}
+            _mark([k for k in run.keys if k.to_python_identifier() in broken], graph, landed,
+                  "FAILED")  # fmt: skip
+            _mark(run.keys, graph, landed, "skipped")  # downstream of a failure
+            for later in runs[i:]:
+                _mark(later.keys, graph, landed, "not run")
             return False, landed
     return True, landed
+
+
+def _mark(keys: Sequence[dg.AssetKey], graph: Any, landed: dict, status: str) -> None:
+    """Record the assets of a failed (or never started) run that did not land."""
+    for key in keys:
+        entry = landed.setdefault(key, Landed(group=graph.get(key).group_name, status=status))
+        if not entry.runs and entry.status == "ok":  # landed earlier, or already marked
+            entry.status = status
 
 
 def _collect(result: dg.ExecuteInProcessResult, graph, landed: dict) -> None:
@@ -197,7 +212,7 @@ def summary(landed: dict[dg.AssetKey, Landed]) -> str:
             e.group,
             k.to_user_string(),
             "-" if e.rows is None else f"{e.rows:,}",
-            e.where or "-",
+            e.where or ("-" if e.status == "ok" else e.status),
             f"{e.seconds:.2f}",
         )
         for k, e in ordered
@@ -236,8 +251,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"honey-duck: {exc}", file=sys.stderr)
         return 2
     print("\n" + summary(landed))
-    print(f"\n{len(landed)} assets materialized in {time.perf_counter() - started:.1f}s")
+    print("\n" + outcome(landed, time.perf_counter() - started))
     return 0 if ok else 1
+
+
+def outcome(landed: dict[dg.AssetKey, Landed], seconds: float) -> str:
+    """The closing line: how many assets landed and, after a failure, which did not."""
+    done = sum(1 for e in landed.values() if e.status == "ok")
+    line = f"{done} assets materialized in {seconds:.1f}s"
+    failed = sorted(k.to_user_string() for k, e in landed.items() if e.status == "FAILED")
+    if failed:
+        line += f"; FAILED: {', '.join(failed)}"
+    skipped = sum(1 for e in landed.values() if e.status in ("skipped", "not run"))
+    if skipped:
+        line += f"; {skipped} more not materialized because of it"
+    return line
 
 
 if __name__ == "__main__":
