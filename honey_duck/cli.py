@@ -107,7 +107,9 @@ def materialize(
     env: environments.Environment, groups: Sequence[str] = ()
 ) -> tuple[bool, dict[dg.AssetKey, Landed]]:
     """Materialize `groups` (default: everything) with their upstream assets, printing progress."""
+    from honey_duck import preflight
     from honey_duck.definitions import build  # after main() has silenced Dagster's beta notices
+    from honey_duck.sinks import SINKS
 
     defs = dg.Definitions.merge(build(env), dg.Definitions(loggers={"progress": progress_logger}))
     job = defs.resolve_implicit_global_asset_job_def()
@@ -117,6 +119,13 @@ def materialize(
     if unknown:
         raise ValueError(f"unknown group(s) {unknown}; groups are {sorted(known)}")
     runs = plan(defs, groups)
+    selected = [key for run in runs for key in run.keys]
+    for problem in (
+        preflight.missing_variables(env, defs, selected),
+        preflight.silent_servers(env, SINKS, {graph.get(k).group_name for k in selected}),
+    ):
+        if problem:
+            raise ValueError(problem)
     print(f"honey_duck: environment '{env.name}', home {env.home}, {len(runs)} run(s)")
     with home_lock(env.home):
         return _materialize(job, graph, runs)
@@ -241,11 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Beta/preview notices about Dagster APIs are for developers, not for a pipeline's output.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-    env = environments.current()
-    if args.env:
-        env = environments.environment(args.env, env.home, env.input_dir, env.settings)
     started = time.perf_counter()
     try:
+        env = environments.current()
+        if args.env:
+            env = environments.environment(args.env, env.home, env.input_dir, env.settings)
         ok, landed = materialize(env, args.group)
     except ValueError as exc:
         print(f"honey-duck: {exc}", file=sys.stderr)

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dagster as dg
-
 from honey_duck.io.connections import S3Config
 
 ENV_VAR = "HONEY_DUCK_ENV"
@@ -33,9 +31,15 @@ S3_REGION_VAR = "HONEY_DUCK_S3_REGION"
 BUCKET_VAR = "HONEY_DUCK_BUCKET"
 KAFKA_BOOTSTRAP_VAR = "HONEY_DUCK_KAFKA_BOOTSTRAP"
 MONGO_URL_VAR = "HONEY_DUCK_MONGO_URL"
+# The keys the dev S3 server accepts (the harness's SeaweedFS and docker-compose's): a loopback
+# test server's, not a secret; a real endpoint's keys come from the variables.
+DEV_S3_ACCESS_KEY = "honeyduck"
+DEV_S3_SECRET_KEY = "honeyduck-secret"
 DEV_SETTINGS = {
     POSTGRES_URL_VAR: f"postgresql://postgres@{DEV_HOST}:{POSTGRES_DEV_PORT}/postgres",
     S3_ENDPOINT_VAR: f"http://{DEV_HOST}:{S3_DEV_PORT}",
+    S3_ACCESS_KEY_VAR: DEV_S3_ACCESS_KEY,
+    S3_SECRET_KEY_VAR: DEV_S3_SECRET_KEY,
     S3_REGION_VAR: S3_REGION,
     BUCKET_VAR: DEV_BUCKET,
     KAFKA_BOOTSTRAP_VAR: f"{DEV_HOST}:{KAFKA_DEV_PORT}",
@@ -79,12 +83,12 @@ def s3_variables(endpoint_url: str, access_key: str, secret_key: str, region: st
 
 
 def dev_s3(env: Environment) -> S3Config:
-    """The `dev` S3 server: its endpoint and region from settings, its keys from variables."""
+    """The `dev` S3 server: endpoint, region and keys from the variables, else the harness's."""
     return S3Config(
         endpoint_url=env.setting(S3_ENDPOINT_VAR),
         region=env.setting(S3_REGION_VAR),
-        access_key_id=dg.EnvVar(S3_ACCESS_KEY_VAR),
-        secret_access_key=dg.EnvVar(S3_SECRET_KEY_VAR),
+        access_key_id=env.setting(S3_ACCESS_KEY_VAR),
+        secret_access_key=env.setting(S3_SECRET_KEY_VAR),
     )
 
 

@@ -1,11 +1,14 @@
 """The headless command's closing lines tell the truth after a failure."""
 
+import os
+import socket
+import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from honey_duck import cli, environments
+from honey_duck import cli, definitions, environments, preflight
 
 
 def test_a_failed_run_names_what_failed_and_what_never_ran(
@@ -34,3 +37,73 @@ def test_a_failed_run_names_what_failed_and_what_never_ran(
 def test_a_clean_run_reports_every_asset_landed() -> None:
     landed = {dg.AssetKey(["json", "t"]): cli.Landed(group="json", rows=3, runs={"r"})}
     assert cli.outcome(landed, 2.5) == "1 assets materialized in 2.5s"
+
+
+def _names(path: Path) -> dict[str, str]:
+    """The variables an `.env` example sets (commented-out lines too), with their values."""
+    pairs = {}
+    for line in path.read_text().splitlines():
+        line = line.lstrip("# ")
+        name, sep, value = line.partition("=")
+        if sep and name.isupper() and " " not in name:
+            pairs[name] = value
+    return pairs
+
+
+def test_prod_without_variables_is_one_sentence_naming_those_the_groups_need(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("HONEY_DUCK_"):
+            monkeypatch.delenv(name)
+    env = environments.environment("prod", home=tmp_path)
+    with pytest.raises(ValueError) as raised:
+        cli.materialize(env, ["json"])
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("the 'prod' environment needs variables that are not set:")
+    for name in ("HONEY_DUCK_FILES_URL", "HONEY_DUCK_INPUT_URL", "HONEY_DUCK_STORAGE_URL"):
+        assert name in message
+    assert "POSTGRES" not in message and "REDSHIFT" not in message  # not the json group's
+    assert "deploy/prod/.env.example" in message
+
+
+def test_the_env_examples_name_every_variable_the_environments_read(tmp_path: Path) -> None:
+    prod = definitions.build(environments.environment("prod", home=tmp_path))
+    read = {n for r in (prod.resources or {}).values() for n in preflight.env_vars(r)}
+    example = _names(environments.REPO_ROOT / "deploy" / "prod" / ".env.example")
+    assert read <= set(example), f"deploy/prod/.env.example lacks {sorted(read - set(example))}"
+    assert set(example) - read == {"HONEY_DUCK_ENV"}, "it lists variables nothing reads"
+    dev = _names(environments.REPO_ROOT / "deploy" / "dev" / ".env.example")
+    assert dev.pop("HONEY_DUCK_ENV") == "dev"
+    assert dev == dict(environments.DEV_SETTINGS)  # every dev setting, with its default
+
+
+def test_dev_with_a_server_down_fails_at_once_saying_how_to_start_it(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://postgres:hunter2@127.0.0.1:{port}/postgres"
+    env = environments.environment(
+        "dev", home=tmp_path, settings={environments.POSTGRES_URL_VAR: url}
+    )
+    started = time.perf_counter()
+    with pytest.raises(ValueError) as raised:
+        cli.materialize(env, ["postgres"])
+    assert time.perf_counter() - started < 30  # no minute of retries first
+    message = str(raised.value)
+    assert f"nothing listens on 127.0.0.1:{port} (HONEY_DUCK_POSTGRES_URL, for postgres)" in (
+        message
+    )
+    assert "`python3 tasks.py services`" in message
+    assert "hunter2" not in message
+
+
+def test_an_unknown_environment_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HONEY_DUCK_ENV", "nosuch")
+    assert cli.main(["materialize"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("honey-duck: unknown honey_duck environment 'nosuch'")
+    assert "\n" not in err

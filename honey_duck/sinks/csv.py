@@ -2,6 +2,7 @@
 
 from honey_duck.environments import Environment
 from honey_duck.sinks.assets import sink_assets
+from honey_duck.sinks.files import DEV_SERVICES as DEV_SERVICES  # S3, in `dev`
 from honey_duck.sinks.files import file_resources
 
 assets = sink_assets("csv", kinds={"csv", "polars"})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from honey_duck.environments import Environment, dev_s3
+from honey_duck.environments import S3_ENDPOINT_VAR, Environment, dev_s3
 from honey_duck.io.files import FileIOManager
 
 FILES_URL_VAR = "HONEY_DUCK_FILES_URL"
+DEV_SERVICES = (S3_ENDPOINT_VAR,)  # the settings naming the servers a file sink needs in `dev`
 
 
 def file_resources(fmt: str, env: Environment) -> dict[str, dg.ConfigurableIOManager]:

@@ -2,13 +2,14 @@
 
 import dagster as dg
 
-from honey_duck.environments import Environment
+from honey_duck.environments import POSTGRES_URL_VAR, Environment
 from honey_duck.io.connections import PostgresConfig
 from honey_duck.io.localsql import LocalSqlIOManager
 from honey_duck.io.postgres import PostgresIOManager
 from honey_duck.sinks.assets import sink_assets
 
 assets = sink_assets("postgres", kinds={"postgres", "polars"})
+DEV_SERVICES = (POSTGRES_URL_VAR,)  # the settings naming the servers this sink needs in `dev`
 
 
 def prod_connection(prefix: str, port: int | None = None) -> PostgresConfig:
@@ -27,7 +28,7 @@ def resources(env: Environment) -> dict:
     if env.name == "local":
         manager = LocalSqlIOManager(database=env.path("postgres_local.duckdb"))
     elif env.name == "dev":
-        manager = PostgresIOManager.from_url(env.setting("HONEY_DUCK_POSTGRES_URL"))
+        manager = PostgresIOManager.from_url(env.setting(POSTGRES_URL_VAR))
     else:
         manager = PostgresIOManager(connection=prod_connection("HONEY_DUCK_POSTGRES"))
     return {"postgres_io_manager": manager}

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from honey_duck.environments import Environment, dev_s3
+from honey_duck.environments import POSTGRES_URL_VAR, S3_ENDPOINT_VAR, Environment, dev_s3
 from honey_duck.io.connections import PostgresConfig, S3Config
 from honey_duck.io.localsql import LocalSqlIOManager
 from honey_duck.io.redshift import RedshiftIOManager
@@ -10,6 +10,7 @@ from honey_duck.sinks.assets import sink_assets
 from honey_duck.sinks.postgres import prod_connection
 
 assets = sink_assets("redshift", kinds={"redshift", "polars"})
+DEV_SERVICES = (POSTGRES_URL_VAR, S3_ENDPOINT_VAR)  # `dev` loads on PostgreSQL, stages on S3
 
 
 def resources(env: Environment) -> dict:
@@ -20,7 +21,7 @@ def resources(env: Environment) -> dict:
     if env.name == "dev":  # no Redshift runs offline: the same load, on the dev PostgreSQL
         manager = RedshiftIOManager(
             engine="postgres",
-            connection=PostgresConfig.from_url(env.setting("HONEY_DUCK_POSTGRES_URL")),
+            connection=PostgresConfig.from_url(env.setting(POSTGRES_URL_VAR)),
             s3_bucket=env.setting("HONEY_DUCK_BUCKET"),
             s3_prefix="redshift/staging",
             s3=dev_s3(env),

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from botocore.client import BaseClient
 
 # the keys our server accepts; docker-compose.yml gives its SeaweedFS the same
-S3_ACCESS_KEY = "honeyduck"
-S3_SECRET_KEY = "honeyduck-secret"
+S3_ACCESS_KEY = environments.DEV_S3_ACCESS_KEY
+S3_SECRET_KEY = environments.DEV_S3_SECRET_KEY
 
 
 def find_weed() -> Path:
