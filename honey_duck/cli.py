@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 import warnings
@@ -127,8 +128,30 @@ def materialize(
         if problem:
             raise ValueError(problem)
     print(f"honey_duck: environment '{env.name}', home {env.home}, {len(runs)} run(s)")
-    with home_lock(env.home):
-        return _materialize(job, graph, runs)
+    with home_lock(env.home), run_instance(env) as instance:
+        return _materialize(job, graph, runs, instance)
+
+
+@contextmanager
+def run_instance(env: environments.Environment) -> Iterator[dg.DagsterInstance]:
+    """The Dagster instance that records the runs: the one the UI of this home reads.
+
+    With `DAGSTER_HOME` set, the deployment's own instance (e.g. `deploy/prod/dagster.yaml`);
+    otherwise SQLite storage in `<home>/dagster_home`, which for the default home `data/` is
+    the storage `python3 tasks.py dev` serves (`dagster.yaml` at the repository root), so the
+    UI shows what `materialize` landed.
+    """
+    if os.environ.get("DAGSTER_HOME"):
+        with dg.DagsterInstance.get() as instance:
+            yield instance
+        return
+    from dagster._core.instance.ref import InstanceRef
+
+    root = env.home / "dagster_home"
+    root.mkdir(parents=True, exist_ok=True)
+    ref = InstanceRef.from_dir(str(root), overrides={"telemetry": {"enabled": False}})
+    with dg.DagsterInstance.from_ref(ref) as instance:
+        yield instance
 
 
 @contextmanager
@@ -152,10 +175,9 @@ def home_lock(home: Path) -> Iterator[None]:
 
 
 def _materialize(
-    job: dg.JobDefinition, graph: Any, runs: list[Run]
+    job: dg.JobDefinition, graph: Any, runs: list[Run], instance: dg.DagsterInstance
 ) -> tuple[bool, dict[dg.AssetKey, Landed]]:
     landed: dict[dg.AssetKey, Landed] = {}
-    instance = dg.DagsterInstance.ephemeral()
     for i, run in enumerate(runs, 1):
         print(f"[{i}/{len(runs)}] {run.label}: {len(run.keys)} asset(s)", flush=True)
         result = job.execute_in_process(

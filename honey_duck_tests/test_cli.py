@@ -107,3 +107,16 @@ def test_an_unknown_environment_is_one_line(
     err = capsys.readouterr().err.strip()
     assert err.startswith("honey-duck: unknown honey_duck environment 'nosuch'")
     assert "\n" not in err
+
+
+def test_the_runs_are_recorded_where_the_ui_of_the_home_reads_them(local_run) -> None:
+    from dagster._core.instance.ref import InstanceRef
+
+    ref = InstanceRef.from_dir(str(local_run.env.home / "dagster_home"))
+    with dg.DagsterInstance.from_ref(ref) as instance:
+        for key in ("json/sales_enriched", "postgres/artworks_summary", "sales"):
+            event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
+            assert event is not None, f"{key} has no recorded materialization"
+        monthly = dg.AssetKey.from_user_string("csv/sales_monthly")
+        assert len(instance.get_materialized_partitions(monthly)) == 24
+        assert len(instance.get_runs()) >= 4  # two materializations, each of several runs
