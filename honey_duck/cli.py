@@ -19,7 +19,12 @@ import dagster as dg
 from honey_duck import environments
 
 WHERE_KEYS = ("dagster/uri", "path", "dagster/table_name")
-ROW_KEYS = ("dagster/row_count", "dagster/partition_row_count", "row_count")
+ROW_KEYS = (
+    "dagster/row_count",
+    "dagster/partition_row_count",
+    "honey_duck/range_row_count",
+    "row_count",
+)
 
 
 class _ProgressHandler(logging.Handler):

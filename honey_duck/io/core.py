@@ -649,10 +649,42 @@ def output_metadata(
         meta["honey_duck/upsert_keys"] = ", ".join(settings.keys)
     if rows_written is not None:
         meta["honey_duck/rows_written"] = dg.MetadataValue.int(rows_written)
-    meta["dagster/partition_row_count" if partitions else "dagster/row_count"] = (
-        dg.MetadataValue.int(rows)
-    )
+    if partitions is not None and len(partitions.parts) > 1:
+        # Dagster copies a range run's metadata onto every partition's materialization, so a
+        # range figure must not wear a per-partition name; each partition's own count and
+        # location come as an observation of it (`partition_observations`).
+        meta["honey_duck/range_row_count"] = dg.MetadataValue.int(rows)
+        meta["honey_duck/range"] = partitions.label()
+    else:
+        meta["dagster/partition_row_count" if partitions else "dagster/row_count"] = (
+            dg.MetadataValue.int(rows)
+        )
     return meta
+
+
+def partition_observations(
+    key: dg.AssetKey,
+    partitions: PartitionSlice,
+    checked: Checked,
+    settings: WriteSettings,
+    uri: Callable[[PartitionSlice], str],
+) -> list[dg.AssetObservation]:
+    """One observation per partition of a range write: its own rows and its own location.
+
+    After a replace the rows written are the rows the partition holds; after an append or an
+    upsert they are not, so only `rows_written` is reported then.
+    """
+    observations = []
+    for part in partitions.parts:
+        written = checked.rows_by_part.get(part.key, 0)
+        meta: dict[str, Any] = {
+            "honey_duck/rows_written": dg.MetadataValue.int(written),
+            "dagster/uri": dg.MetadataValue.text(uri(PartitionSlice((part,)))),
+        }
+        if settings.mode is WriteMode.REPLACE:
+            meta["dagster/partition_row_count"] = dg.MetadataValue.int(written)
+        observations.append(dg.AssetObservation(key, partition=part.key, metadata=meta))
+    return observations
 
 
 def is_lazy_annotation(context: dg.InputContext) -> bool:

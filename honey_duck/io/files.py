@@ -116,7 +116,10 @@ class FileTarget(Target):
         return ".".join(location.path)
 
     def uri(self, location: dg.AssetKey, partitions: core.PartitionSlice | None = None) -> str:
-        return str(self.folder(location) if partitions else self.path(location, None))
+        """The file of an unpartitioned asset or of one partition; a range's folder."""
+        if partitions is not None and len(partitions.parts) > 1:
+            return str(self.folder(location))
+        return str(self.path(location, partitions.parts[0] if partitions else None))
 
     def secrets(self) -> Sequence[str | None]:
         return self._secrets

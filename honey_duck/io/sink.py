@@ -278,6 +278,12 @@ class SinkIOManager(dg.ConfigurableIOManager):
                 rows_written=checked.rows,
             )
         )
+        if partitions is not None and len(partitions.parts) > 1:
+            for observation in core.partition_observations(
+                context.asset_key, partitions, checked, settings,
+                lambda part: redact(target.uri(location, part), secrets),
+            ):  # fmt: skip
+                context.log_event(observation)
 
     # -- reading ----------------------------------------------------------------------------
 

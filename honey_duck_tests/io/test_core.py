@@ -201,3 +201,8 @@ def test_metadata_names_rows_by_partitioning() -> None:
     assert flat["dagster/column_schema"].columns[0].type == "Int64"
     partitions = core.slice_for(MONTHLY, ["2024-01-01"], "d", "t")
     assert "dagster/partition_row_count" in core.output_metadata(**common, partitions=partitions)
+    months = core.slice_for(MONTHLY, ["2024-01-01", "2024-02-01"], "d", "t")
+    ranged = core.output_metadata(**common, partitions=months)
+    assert "dagster/partition_row_count" not in ranged  # never a range total per partition
+    assert ranged["honey_duck/range_row_count"].value == 3
+    assert ranged["honey_duck/range"] == "2024-01-01..2024-02-01 (2 partitions)"

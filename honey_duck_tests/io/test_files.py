@@ -222,8 +222,19 @@ def test_a_range_backfills_in_one_run_and_a_rerun_touches_one_partition(
     events = result.get_asset_materialization_events()
     table_events = [e for e in events if e.asset_key == dg.AssetKey(["t", "table"])]
     assert len(table_events) == 4  # one materialization per partition of the range
-    counts = table_events[0].materialization.metadata["dagster/partition_row_count"].value
-    assert counts == 8
+    # the range's total is named as one; each partition's own count and file are observed
+    metadata = table_events[0].materialization.metadata
+    assert metadata["honey_duck/range_row_count"].value == 8
+    assert "dagster/partition_row_count" not in metadata
+    observed = {
+        e.event_specific_data.asset_observation.partition: e.event_specific_data.asset_observation
+        for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+    }
+    assert sorted(observed) == [f"2024-0{m}-01" for m in (1, 2, 3, 4)]
+    for key, observation in observed.items():
+        assert observation.metadata["dagster/partition_row_count"].value == 2
+        assert observation.metadata["dagster/uri"].value.endswith(f"/{key}.{EXT[fmt]}")
 
     march = folder / f"2024-03-01.{EXT[fmt]}"
     untouched = {p.name: p.read_bytes() for p in folder.iterdir() if p.name != march.name}
