@@ -85,6 +85,36 @@ def test_the_local_environment_materializes_everything(local_run) -> None:
             assert landed.rows == sales, key
 
 
+def test_every_transform_and_sink_asset_describes_every_column(tmp_path) -> None:
+    defs = build(environments.environment("local", home=tmp_path))
+    graph = defs.resolve_asset_graph()
+    described = 0
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if node.group_name == "source":
+            continue
+        schema = node.metadata.get("dagster/column_schema")
+        assert schema is not None, f"{key.to_user_string()} declares no columns"
+        blank = [c.name for c in schema.columns if not c.description]
+        assert not blank, f"{key.to_user_string()}: no description for {blank}"
+        described += 1
+    assert described == 3 + 3 * len(SINKS)
+
+
+def test_what_landed_shows_the_declared_column_meanings(local_run) -> None:
+    from dagster._core.instance.ref import InstanceRef
+
+    ref = InstanceRef.from_dir(str(local_run.env.home / "dagster_home"))
+    with dg.DagsterInstance.from_ref(ref) as instance:
+        for key in ("json/sales_enriched", "postgres/artworks_summary", "sales_enriched"):
+            event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
+            assert event is not None and event.asset_materialization is not None
+            schema = event.asset_materialization.metadata["dagster/column_schema"].value
+            meanings = {c.name: c.description for c in schema.columns}
+            assert meanings["artwork_id"], key
+            assert all(meanings.values()), f"{key}: {meanings}"
+
+
 # Our own dev and test packages, and the process library the harness chose not to use.
 DEV_PACKAGES = {"honey_duck_dev", "honey_duck_tests", "mirakuru"}
 # pyarrow looks for pandas whenever it loads, polars for hypothesis; both do without them

@@ -620,8 +620,23 @@ def stopwatch() -> Iterator[Stopwatch]:
         watch.seconds = time.perf_counter() - start
 
 
-def column_schema(schema: Mapping[str, pl.DataType]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, str(t)) for name, t in schema.items()])
+def column_schema(
+    schema: Mapping[str, pl.DataType], descriptions: Mapping[str, str | None] | None = None
+) -> dg.TableSchema:
+    """The stored columns and their types, with the meanings the asset declares."""
+    meaning = descriptions or {}
+    return dg.TableSchema(
+        columns=[dg.TableColumn(n, str(t), description=meaning.get(n)) for n, t in schema.items()]
+    )
+
+
+def declared_descriptions(metadata: Mapping[str, Any]) -> dict[str, str | None]:
+    """Column meanings from an asset's `dagster/column_schema` definition metadata."""
+    declared = metadata.get("dagster/column_schema")
+    if not isinstance(declared, dg.TableSchema):
+        declared = getattr(declared, "value", None)  # a TableSchemaMetadataValue
+    columns = getattr(declared, "columns", None) or []
+    return {c.name: c.description for c in columns if c.description}
 
 
 def output_metadata(
@@ -635,10 +650,11 @@ def output_metadata(
     seconds: float,
     partitions: PartitionSlice | None = None,
     rows_written: int | None = None,
+    descriptions: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """The standard metadata of every honey_duck output (never a credential)."""
     meta: dict[str, Any] = {
-        "dagster/column_schema": column_schema(schema),
+        "dagster/column_schema": column_schema(schema, descriptions),
         "dagster/table_name": table,
         "dagster/uri": dg.MetadataValue.text(uri),
         "dagster/storage_kind": storage_kind,

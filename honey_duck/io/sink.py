@@ -276,6 +276,7 @@ class SinkIOManager(dg.ConfigurableIOManager):
                 seconds=watch.seconds,
                 partitions=partitions,
                 rows_written=checked.rows,
+                descriptions=core.declared_descriptions(_metadata(context)),
             )
         )
         if partitions is not None and len(partitions.parts) > 1:

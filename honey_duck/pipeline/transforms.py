@@ -3,6 +3,10 @@
 import dagster as dg
 import polars as pl
 
+from honey_duck.pipeline.sources import COLUMN_DESCRIPTIONS as SOURCE_COLUMNS
+from honey_duck.pipeline.sources import SCHEMAS as SOURCE_SCHEMAS
+from honey_duck.pipeline.sources import table_schema
+
 MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2026-01-01")
 
 PRICE_TIER_BREAKS = [1_000, 10_000, 100_000]
@@ -32,10 +36,7 @@ def price_tier(price: pl.Expr) -> pl.Expr:
     return price.cut(PRICE_TIER_BREAKS, labels=PRICE_TIERS, left_closed=True).cast(pl.String)
 
 
-@dg.asset(group_name="transform", kinds={"polars"})
-def sales_enriched(
-    sales: pl.LazyFrame, artworks: pl.LazyFrame, artists: pl.LazyFrame
-) -> pl.LazyFrame:
+def enrich(sales: pl.LazyFrame, artworks: pl.LazyFrame, artists: pl.LazyFrame) -> pl.LazyFrame:
     """Each sale with its artwork, artist and price tier, ordered by sale_id."""
     # Left joins keep every sale; the blocking foreign-key checks guarantee the matches exist.
     return (
@@ -50,10 +51,7 @@ def sales_enriched(
     )
 
 
-@dg.asset(group_name="transform", kinds={"polars"})
-def artworks_summary(
-    artworks: pl.LazyFrame, artists: pl.LazyFrame, sales: pl.LazyFrame
-) -> pl.LazyFrame:
+def summarise(artworks: pl.LazyFrame, artists: pl.LazyFrame, sales: pl.LazyFrame) -> pl.LazyFrame:
     """Sales totals per artwork, including artworks that never sold, ordered by artwork_id."""
     # Summed as integer cents: a float sum depends on group_by's summation order, and rounding
     # it afterwards still flips at half-cent boundaries, so repeated runs would differ.
@@ -84,12 +82,68 @@ def artworks_summary(
     )
 
 
+# What each output column means, declared once: the transforms' assets and every sink's copy of
+# them show it in the UI's column table.
+COLUMN_DESCRIPTIONS: dict[str, str] = {
+    **{c: d for table in ("artworks", "sales") for c, d in SOURCE_COLUMNS[table].items()},
+    "sale_id": "Primary key: one row per sale.",
+    "artwork_id": "Artwork sold (in artworks_summary: the primary key).",
+    "artist_id": "Artist who made the work.",
+    "sale_year": "Calendar year of sale_date.",
+    "artist_name": "The artist's full name.",
+    "nationality": SOURCE_COLUMNS["artists"]["nationality"],
+    "price_tier": "budget (< 1,000 USD), mid (< 10,000), premium (< 100,000) or masterpiece.",
+    "sales_count": "Number of sales of the artwork; 0 when it never sold.",
+    "total_revenue_usd": "Sum of its sale prices in US dollars, summed as whole cents.",
+    "avg_price_usd": "Mean sale price in US dollars, to the cent; null when it never sold.",
+    "first_sale_date": "Date of its first sale; null when it never sold.",
+    "last_sale_date": "Date of its latest sale; null when it never sold.",
+    "has_sold": "Whether the artwork sold at least once.",
+}
+
+
+def _empty(name: str) -> pl.LazyFrame:
+    return pl.LazyFrame(schema=SOURCE_SCHEMAS[name])
+
+
+OUTPUT_SCHEMAS: dict[str, pl.Schema] = {
+    "sales_enriched": enrich(
+        _empty("sales"), _empty("artworks"), _empty("artists")
+    ).collect_schema(),
+    "artworks_summary": summarise(
+        _empty("artworks"), _empty("artists"), _empty("sales")
+    ).collect_schema(),
+}
+OUTPUT_SCHEMAS["sales_monthly"] = OUTPUT_SCHEMAS["sales_enriched"]
+
+
+def column_metadata(table: str) -> dict[str, dg.TableSchema]:
+    """`dagster/column_schema` of a transform output: its columns, types and meanings."""
+    return {"dagster/column_schema": table_schema(OUTPUT_SCHEMAS[table], COLUMN_DESCRIPTIONS)}
+
+
+@dg.asset(group_name="transform", kinds={"polars"}, metadata=column_metadata("sales_enriched"))
+def sales_enriched(
+    sales: pl.LazyFrame, artworks: pl.LazyFrame, artists: pl.LazyFrame
+) -> pl.LazyFrame:
+    """Each sale with its artwork, artist and price tier, ordered by sale_id."""
+    return enrich(sales, artworks, artists)
+
+
+@dg.asset(group_name="transform", kinds={"polars"}, metadata=column_metadata("artworks_summary"))
+def artworks_summary(
+    artworks: pl.LazyFrame, artists: pl.LazyFrame, sales: pl.LazyFrame
+) -> pl.LazyFrame:
+    """Sales totals per artwork, including artworks that never sold, ordered by artwork_id."""
+    return summarise(artworks, artists, sales)
+
+
 @dg.asset(
     group_name="transform",
     kinds={"polars"},
     partitions_def=MONTHLY,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={"partition_expr": "sale_date"},
+    metadata={"partition_expr": "sale_date", **column_metadata("sales_monthly")},
 )
 def sales_monthly(context: dg.AssetExecutionContext, sales_enriched: pl.LazyFrame) -> pl.LazyFrame:
     """Enriched sales for the month (or range of months) being materialized."""

@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 
 from honey_duck.pipeline import MONTHLY
+from honey_duck.pipeline.transforms import column_metadata
 
 # Definition metadata our own IO managers act on (the official ones ignore it).
 MODES: Mapping[str, Mapping[str, Any]] = {
@@ -42,6 +43,7 @@ def sink_assets(
 
     def build(table: str, **partitioning: Any) -> dg.AssetsDefinition:
         metadata = dict((overrides or {}).get(table, MODES[table])) if modes else {}
+        metadata.update(column_metadata(table))  # the columns and what they mean, in the UI
         if partitioning:
             metadata["partition_expr"] = "sale_date"
 
