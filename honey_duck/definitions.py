@@ -38,7 +38,39 @@ def build(env: Environment) -> dg.Definitions:
         assets=assets,
         asset_checks=pipeline.asset_checks,
         resources=resources,
+        jobs=jobs(),
     )
+
+
+MONTHLY_JOB = "monthly_backfill"
+
+
+def jobs() -> list[dg.UnresolvedAssetJobDefinition]:
+    """What a click in the UI should do: one job per destination and one for the months.
+
+    `<sink>_tables` lands a destination's unpartitioned tables with everything upstream of them
+    (Launch, no partition to pick); `monthly_backfill` lands `sales_monthly` in every
+    destination for the partitions you select (a backfill: single-run where the sink can).
+    """
+    per_sink = [
+        dg.define_asset_job(
+            f"{word}_tables",
+            selection=dg.AssetSelection.assets(
+                *(a.key for a in sink.assets if a.partitions_def is None)
+            ).upstream(),
+            description=f"The {word} destination's unpartitioned tables and what they read.",
+        )
+        for word, sink in SINKS.items()
+    ]
+    monthly = dg.define_asset_job(
+        MONTHLY_JOB,
+        selection=dg.AssetSelection.assets(
+            pipeline.sales_monthly,
+            *(a.key for sink in SINKS.values() for a in sink.assets if a.partitions_def),
+        ),
+        description="sales_monthly in every destination, for the months selected.",
+    )
+    return [*per_sink, monthly]
 
 
 @dg.definitions

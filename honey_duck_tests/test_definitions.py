@@ -203,3 +203,30 @@ def test_no_module_of_honey_duck_imports_dev_or_test_code() -> None:
                 continue
             for name in names:
                 assert name.partition(".")[0] not in DEV_PACKAGES, f"{path} imports {name}"
+
+
+def test_a_job_per_destination_and_one_for_the_months(tmp_path) -> None:
+    from honey_duck.definitions import MONTHLY_JOB
+
+    defs = build(environments.environment("local", home=tmp_path))
+    for word in SINKS:
+        job = defs.resolve_job_def(f"{word}_tables")
+        keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+        assert {f"{word}/sales_enriched", f"{word}/artworks_summary"} <= keys
+        assert not any(k.endswith("sales_monthly") for k in keys)  # no partition to pick
+        assert not any(k.startswith(f"{other}/") for other in SINKS if other != word for k in keys)
+    monthly = defs.resolve_job_def(MONTHLY_JOB)
+    keys = {k.to_user_string() for k in monthly.asset_layer.executable_asset_keys}
+    assert keys == {"sales_monthly", *(f"{w}/sales_monthly" for w in SINKS)}
+    assert monthly.partitions_def is not None
+
+
+def test_the_destination_job_lands_its_tables_with_one_click(tmp_path) -> None:
+    defs = build(environments.environment("local", home=tmp_path))
+    result = defs.resolve_job_def("csv_tables").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    landed = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"csv/sales_enriched", "csv/artworks_summary"} <= landed
+    assert (tmp_path / "output" / "csv" / "artworks_summary.csv").is_file()

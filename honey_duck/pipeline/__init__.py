@@ -11,4 +11,4 @@ from honey_duck.pipeline.transforms import (
 
 assets = [artists, artworks, sales, sales_enriched, artworks_summary, sales_monthly]
 
-__all__ = ["MONTHLY", "InputFiles", "asset_checks", "assets"]
+__all__ = ["MONTHLY", "InputFiles", "asset_checks", "assets", "sales_monthly"]
