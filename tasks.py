@@ -52,6 +52,20 @@ def ensure_venv() -> None:
     STAMP.write_text(_fingerprint())
 
 
+def dagster_home() -> Path:
+    """`data/dagster_home`: the instance `materialize` records its runs in and the UI reads.
+
+    Everything Dagster keeps (runs, events, schedules, logs, its `.nux` and `.logs_queue`)
+    stays inside it, out of the repository's tree; its `dagster.yaml` only turns telemetry off.
+    """
+    home = ROOT / "data" / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return home
+
+
 def run(*command: str) -> int:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(command, cwd=ROOT, env=env).returncode
@@ -90,7 +104,7 @@ def main(argv: list[str]) -> int:
     if task == "services":
         return hand_over(python, "-m", "honey_duck_dev.services", "up", *args)
     if task == "dev":
-        os.environ.setdefault("DAGSTER_HOME", str(ROOT))
+        os.environ["DAGSTER_HOME"] = os.environ.get("DAGSTER_HOME") or str(dagster_home())
         return hand_over(str(BIN / "dagster"), "dev", "-w", "workspace.yaml", *args)
     print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)
     return 2

@@ -50,7 +50,9 @@ def jobs() -> list[dg.UnresolvedAssetJobDefinition]:
 
     `<sink>_tables` lands a destination's unpartitioned tables with everything upstream of them
     (Launch, no partition to pick); `monthly_backfill` lands `sales_monthly` in every
-    destination for the partitions you select (a backfill: single-run where the sink can).
+    destination that writes a range in one run, for the partitions you select. A job runs all
+    its assets under one backfill policy, so a sink that stores one partition per run (the
+    official Parquet manager) gets its own `<sink>_monthly` job instead of slowing the rest.
     """
     per_sink = [
         dg.define_asset_job(
@@ -62,15 +64,28 @@ def jobs() -> list[dg.UnresolvedAssetJobDefinition]:
         )
         for word, sink in SINKS.items()
     ]
+    ranged, single = [], []
+    for word, sink in SINKS.items():
+        for assets_def in sink.assets:
+            if assets_def.partitions_def is None:
+                continue
+            policy = assets_def.backfill_policy
+            one_per_run = policy is not None and policy.max_partitions_per_run == 1
+            (single if one_per_run else ranged).append((word, assets_def.key))
     monthly = dg.define_asset_job(
         MONTHLY_JOB,
-        selection=dg.AssetSelection.assets(
-            pipeline.sales_monthly,
-            *(a.key for sink in SINKS.values() for a in sink.assets if a.partitions_def),
-        ),
-        description="sales_monthly in every destination, for the months selected.",
+        selection=dg.AssetSelection.assets(pipeline.sales_monthly, *(k for _, k in ranged)),
+        description="sales_monthly in every destination that writes a range in one run.",
     )
-    return [*per_sink, monthly]
+    one_by_one = [
+        dg.define_asset_job(
+            f"{word}_monthly",
+            selection=dg.AssetSelection.assets(key),
+            description=f"sales_monthly in {word}, one run per month (its manager's limit).",
+        )
+        for word, key in single
+    ]
+    return [*per_sink, monthly, *one_by_one]
 
 
 @dg.definitions
