@@ -11,8 +11,16 @@ FILES_URL_VAR = "HONEY_DUCK_FILES_URL"
 DEV_SERVICES = (S3_ENDPOINT_VAR,)  # the settings naming the servers a file sink needs in `dev`
 
 
-def file_resources(fmt: str, env: Environment) -> dict[str, dg.ConfigurableIOManager]:
-    """`<fmt>_io_manager`: local disk (local), the S3 server (dev), HONEY_DUCK_FILES_URL (prod)."""
+def file_resources(
+    word: str, env: Environment, fmt: str | None = None
+) -> dict[str, dg.ConfigurableIOManager]:
+    """`<word>_io_manager` writing `fmt` files (default: the format named `word`).
+
+    Local disk (local), the S3 server (dev), HONEY_DUCK_FILES_URL (prod); each asset's files
+    land under its key, so a second destination of one format (`file_resources("archive",
+    env, fmt="csv")`) keeps its own folder.
+    """
+    fmt = fmt or word
     if env.name == "prod":
         manager = FileIOManager(format=fmt, base_path=dg.EnvVar(FILES_URL_VAR))
     elif env.name == "dev":  # the S3 server of `python3 tasks.py services` or docker compose
@@ -21,4 +29,4 @@ def file_resources(fmt: str, env: Environment) -> dict[str, dg.ConfigurableIOMan
         )
     else:
         manager = FileIOManager(format=fmt, base_path=env.path("output"))
-    return {f"{fmt}_io_manager": manager}
+    return {f"{word}_io_manager": manager}
