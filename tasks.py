@@ -45,11 +45,31 @@ def ensure_venv() -> None:
         venv.create(VENV, with_pip=True)
     if STAMP.exists() and STAMP.read_text() == _fingerprint():
         return
-    print("installing the locked dependencies into .venv (first run only)", flush=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(LOCK)], check=True)
-    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True)
+    pinned = sum(1 for line in LOCK.read_text().splitlines() if "==" in line.split("#")[0])
+    print(f"installing {pinned} locked packages into .venv (first run only)", flush=True)
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar=off"]
+    _install_with_progress([*pip, "-r", str(LOCK)], pinned)
+    subprocess.run([*pip, "--quiet", "--no-deps", "-e", str(ROOT)], check=True)
     STAMP.write_text(_fingerprint())
+    print(".venv is ready", flush=True)
+
+
+def _install_with_progress(command: list[str], total: int) -> None:
+    """Run pip, printing a line every 20 packages fetched and one when it starts installing."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    seen, output = 0, []
+    for line in process.stdout:
+        output.append(line)
+        if line.startswith("Collecting "):
+            seen += 1
+            if seen % 20 == 0 or seen == total:
+                print(f"  fetched {seen} of {total} packages", flush=True)
+        elif line.startswith("Installing collected packages"):
+            print(f"  installing {seen or total} packages (about a minute)", flush=True)
+    if process.wait():
+        sys.stdout.writelines(output[-40:])  # pip's own account of what failed
+        raise subprocess.CalledProcessError(process.returncode, command)
 
 
 def dagster_home() -> Path:
