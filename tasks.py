@@ -45,16 +45,15 @@ def ensure_venv() -> None:
         venv.create(VENV, with_pip=True)
     if STAMP.exists() and STAMP.read_text() == _fingerprint():
         return
-    pinned = sum(1 for line in LOCK.read_text().splitlines() if "==" in line.split("#")[0])
-    print(f"installing {pinned} locked packages into .venv (first run only)", flush=True)
+    print("installing the locked packages into .venv (first run only)", flush=True)
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar=off"]
-    _install_with_progress([*pip, "-r", str(LOCK)], pinned)
+    _install_with_progress([*pip, "-r", str(LOCK)])
     subprocess.run([*pip, "--quiet", "--no-deps", "-e", str(ROOT)], check=True)
     STAMP.write_text(_fingerprint())
     print(".venv is ready", flush=True)
 
 
-def _install_with_progress(command: list[str], total: int) -> None:
+def _install_with_progress(command: list[str]) -> None:
     """Run pip, printing a line every 20 packages fetched and one when it starts installing."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
@@ -63,10 +62,10 @@ def _install_with_progress(command: list[str], total: int) -> None:
         output.append(line)
         if line.startswith("Collecting "):
             seen += 1
-            if seen % 20 == 0 or seen == total:
-                print(f"  fetched {seen} of {total} packages", flush=True)
+            if seen % 20 == 0:
+                print(f"  {seen} packages fetched", flush=True)
         elif line.startswith("Installing collected packages"):
-            print(f"  installing {seen or total} packages (about a minute)", flush=True)
+            print(f"  installing {seen} packages (about a minute)", flush=True)
     if process.wait():
         sys.stdout.writelines(output[-40:])  # pip's own account of what failed
         raise subprocess.CalledProcessError(process.returncode, command)
