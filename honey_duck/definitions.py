@@ -34,11 +34,51 @@ def build(env: Environment) -> dg.Definitions:
         resources.update(sink.resources(env))
     assets = [*pipeline.assets, *(a for sink in SINKS.values() for a in sink.assets)]
     check_assets(assets, resources)  # a mode a sink cannot keep fails here, not mid-run
+    all_jobs = jobs()
     return dg.Definitions(
         assets=assets,
         asset_checks=pipeline.asset_checks,
         resources=resources,
-        jobs=jobs(),
+        jobs=all_jobs,
+        schedules=monthly_schedules(all_jobs),
+        sensors=[run_failure_alert],
+    )
+
+
+def monthly_schedules(
+    jobs: list[dg.UnresolvedAssetJobDefinition],
+) -> list[dg.ScheduleDefinition]:
+    """The month just ended, landed on the 2nd at 03:00 UTC by every monthly job.
+
+    Off until turned on (in the UI's *Automation* page, or `dagster schedule start`): a
+    template should not start writing to your databases by itself.
+    """
+    return [
+        dg.build_schedule_from_partitioned_job(
+            job,
+            minute_of_hour=0,
+            hour_of_day=3,
+            day_of_month=2,
+            default_status=dg.DefaultScheduleStatus.STOPPED,
+            name=f"{job.name}_schedule",
+        )
+        for job in jobs
+        if job.name == MONTHLY_JOB or job.name.endswith("_monthly")
+    ]
+
+
+@dg.run_failure_sensor(
+    name="run_failure_alert",
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    minimum_interval_seconds=60,
+)
+def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
+    """Log each failed run with its first failed step: the hook for a pager, chat or e-mail."""
+    failures = context.get_step_failure_events()
+    step = failures[0].step_key if failures else "no step"
+    context.log.error(
+        f"run {context.dagster_run.run_id} of {context.dagster_run.job_name} failed at {step}:"
+        f" {context.failure_event.message}"
     )
 
 

@@ -271,3 +271,44 @@ def test_the_destination_job_lands_its_tables_with_one_click(tmp_path) -> None:
     landed = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"csv/sales_enriched", "csv/artworks_summary"} <= landed
     assert (tmp_path / "output" / "csv" / "artworks_summary.csv").is_file()
+
+
+def test_the_monthly_schedules_and_the_failure_sensor_ship_turned_off(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    repo = build(environments.environment("local", home=tmp_path)).get_repository_def()
+    schedules = {s.name: s for s in repo.schedule_defs}
+    assert set(schedules) == {"monthly_backfill_schedule", "parquet_monthly_schedule"}
+    for schedule in schedules.values():
+        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+        tick = dg.build_schedule_context(
+            scheduled_execution_time=datetime(2025, 3, 2, 3, tzinfo=UTC)
+        )
+        (request,) = schedule.evaluate_tick(tick).run_requests or []
+        assert request.partition_key == "2025-02-01"  # the month that just ended
+    (sensor,) = repo.sensor_defs
+    assert sensor.name == "run_failure_alert"
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_the_failure_sensor_names_the_run_and_its_failed_step(tmp_path, capfd) -> None:
+    from honey_duck.definitions import run_failure_alert
+
+    empty = tmp_path / "no_inputs"
+    empty.mkdir()
+    defs = build(environments.environment("local", home=tmp_path, input_dir=empty))
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("csv_tables").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    assert not result.success
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event(),
+    ).for_run_failure()
+    capfd.readouterr()
+    run_failure_alert(context)
+    logged = capfd.readouterr().err
+    assert f"run {result.run_id} of csv_tables failed at artists" in logged
