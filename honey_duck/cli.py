@@ -230,13 +230,39 @@ def _collect(result: dg.ExecuteInProcessResult, graph, landed: dict) -> None:
         entry.runs.add(run_id)
         meta = materialization.metadata
         rows = next((meta[k].value for k in ROW_KEYS if k in meta), None)
+        where = next((str(meta[k].value) for k in WHERE_KEYS if k in meta), "")
+        where = _duckdb_table(where, meta)
+        if rows is None:
+            rows = _parquet_rows(where, event.partition)
         if rows is not None:
             entry.rows = (entry.rows or 0) + int(rows)
-        where = next((str(meta[k].value) for k in WHERE_KEYS if k in meta), "")
         if len(entry.runs) > 1:  # one run per partition: name the folder, not the first file
             where = str(PurePosixPath(where).parent)
         entry.where = where
         entry.seconds += seconds.get(event.step_key, 0.0)
+
+
+def _duckdb_table(where: str, meta: dict) -> str:
+    """The official DuckDB manager names a table `<database path>.<schema>.<table>`; show the
+    file and the table apart (`.../honey_duck.duckdb :: duckdb.sales_enriched`)."""
+    if "dagster/uri" in meta or ".duckdb." not in where:
+        return where
+    folder, _, name = where.rpartition("/")
+    database, _, table = name.partition(".duckdb.")  # the file's name ends at its extension
+    return f"{folder}{'/' if folder else ''}{database}.duckdb :: {table}"
+
+
+def _parquet_rows(where: str, partition: str | None) -> int | None:
+    """Rows of a local Parquet file (or one partition's), for managers that report none: the
+    official Parquet manager gives no row count for a LazyFrame."""
+    path = Path(where)
+    if partition is not None and path.is_dir():
+        path = path / f"{partition}.parquet"
+    if path.suffix != ".parquet" or not path.is_file():
+        return None
+    import polars as pl
+
+    return pl.scan_parquet(path).select(pl.len()).collect().item()
 
 
 def summary(landed: dict[dg.AssetKey, Landed]) -> str:

@@ -7,7 +7,7 @@ import dagster as dg
 from honey_duck import environments, pipeline
 from honey_duck.environments import Environment
 from honey_duck.io.files import FileIOManager
-from honey_duck.io.sink import check_assets
+from honey_duck.io.sink import SinkIOManager, check_assets
 from honey_duck.sinks import SINKS
 
 STORAGE_URL_VAR = "HONEY_DUCK_STORAGE_URL"
@@ -32,7 +32,14 @@ def build(env: Environment) -> dg.Definitions:
     resources = pipeline_resources(env)
     for sink in SINKS.values():
         resources.update(sink.resources(env))
-    assets = [*pipeline.assets, *(a for sink in SINKS.values() for a in sink.assets)]
+    assets = [
+        *pipeline.assets,
+        *(
+            a
+            for word, sink in SINKS.items()
+            for a in labelled(sink.assets, resources[f"{word}_io_manager"])
+        ),
+    ]
     check_assets(assets, resources)  # a mode a sink cannot keep fails here, not mid-run
     all_jobs = jobs()
     return dg.Definitions(
@@ -80,6 +87,24 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
         f"run {context.dagster_run.run_id} of {context.dagster_run.job_name} failed at {step}:"
         f" {context.failure_event.message}"
     )
+
+
+def labelled(assets: list[dg.AssetsDefinition], manager: object) -> list[dg.AssetsDefinition]:
+    """A destination's assets as the UI should show them in this environment: where an embedded
+    stand-in holds the data (`local`), its kind badge and a sentence say so."""
+    stand_in = manager.stand_in() if isinstance(manager, SinkIOManager) else None
+    if stand_in is None:
+        return assets
+    kind, sentence = stand_in
+
+    def relabel(spec: dg.AssetSpec) -> dg.AssetSpec:
+        return spec.replace_attributes(
+            kinds={kind, "polars"},
+            description=f"{spec.description} Here {sentence}.",
+            metadata={**spec.metadata, "honey_duck/stand_in": sentence},
+        )
+
+    return [a.map_asset_specs(relabel) for a in assets]
 
 
 MONTHLY_JOB = "monthly_backfill"

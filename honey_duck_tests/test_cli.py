@@ -120,3 +120,13 @@ def test_the_runs_are_recorded_where_the_ui_of_the_home_reads_them(local_run) ->
         monthly = dg.AssetKey.from_user_string("csv/sales_monthly")
         assert len(instance.get_materialized_partitions(monthly)) == 24
         assert len(instance.get_runs()) >= 4  # two materializations, each of several runs
+
+
+def test_the_summary_names_duckdb_tables_and_counts_parquet_rows(local_run) -> None:
+    landed = {k.to_user_string(): e for k, e in local_run.landed.items()}
+    duck = landed["duckdb/sales_enriched"]
+    assert duck.where == f"{local_run.env.home}/honey_duck.duckdb :: duckdb.sales_enriched"
+    sales = local_run.storage("sales_enriched").height
+    for table in ("sales_enriched", "sales_monthly"):
+        assert landed[f"parquet/{table}"].rows == sales, table  # counted from the files
+    assert landed["parquet/artworks_summary"].rows == local_run.storage("artworks_summary").height

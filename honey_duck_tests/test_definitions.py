@@ -312,3 +312,14 @@ def test_the_failure_sensor_names_the_run_and_its_failed_step(tmp_path, capfd) -
     run_failure_alert(context)
     logged = capfd.readouterr().err
     assert f"run {result.run_id} of csv_tables failed at artists" in logged
+
+
+def test_a_local_stand_in_is_labelled_as_what_holds_the_data(tmp_path) -> None:
+    key = dg.AssetKey(["postgres", "sales_enriched"])
+    local = build(environments.environment("local", home=tmp_path)).resolve_asset_graph().get(key)
+    assert local.kinds == {"duckdb", "polars"}  # the badge the UI shows
+    assert "postgres_local.duckdb" in local.metadata["honey_duck/stand_in"]
+    assert "stands in for the server" in (local.description or "")
+    dev = build(environments.environment("dev", home=tmp_path)).resolve_asset_graph().get(key)
+    assert dev.kinds == {"postgres", "polars"}
+    assert "honey_duck/stand_in" not in dev.metadata

@@ -183,6 +183,9 @@ class LocalSqlIOManager(SqlIOManager):
 
     database: str = Field(description="Path of the DuckDB file.")
 
+    def stand_in(self) -> tuple[str, str] | None:
+        return "duckdb", f"an embedded DuckDB file, {self.database}, stands in for the server"
+
     @classmethod
     def target_class(cls) -> type[Target]:
         return LocalSqlTarget

@@ -219,6 +219,11 @@ class SinkIOManager(dg.ConfigurableIOManager):
         """The sink's one word (a file manager's is its format)."""
         return self.target_class().word
 
+    def stand_in(self) -> tuple[str, str] | None:
+        """When this manager stands in for another destination (`local`'s embedded ones): its
+        kind for the UI's badge and a sentence saying where the data really is."""
+        return None
+
     # -- writing ----------------------------------------------------------------------------
 
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame) -> None:
