@@ -27,6 +27,20 @@ if TYPE_CHECKING:
 # the keys our server accepts; docker-compose.yml gives its SeaweedFS the same
 S3_ACCESS_KEY = environments.DEV_S3_ACCESS_KEY
 S3_SECRET_KEY = environments.DEV_S3_SECRET_KEY
+# The ports of the components `weed mini` runs behind the dev S3 endpoint (58333), all bound to
+# 127.0.0.1, below Linux's ephemeral range (32768-60999) so no client connection holds one. The
+# admin server's gRPC port must be its HTTP port + 10000 (weed 4.48 dials that).
+DEV_COMPONENT_PORTS = {
+    "master.port": 28334,
+    "master.port.grpc": 28335,
+    "volume.port": 28336,
+    "volume.port.grpc": 28337,
+    "filer.port": 28338,
+    "filer.port.grpc": 28339,
+    "admin.port": 18340,
+    "admin.port.grpc": 28340,
+    "s3.port.grpc": 28341,
+}
 
 
 def find_weed() -> Path:
@@ -117,7 +131,20 @@ class S3(Service):
         ]  # fmt: skip
 
     def _component_ports(self) -> dict[str, int]:
-        """Free ports for the components weed mini runs behind the S3 gateway, by flag name."""
+        """Ports for the components weed mini runs behind the S3 gateway, by flag name.
+
+        On the dev port they are the fixed, documented DEV_COMPONENT_PORTS (all on 127.0.0.1);
+        a test server takes free ones, so parallel sessions never collide.
+        """
+        if self.port == self.dev_port:
+            ports = dict(DEV_COMPONENT_PORTS)
+            taken = [f"{p} ({flag})" for flag, p in ports.items() if not port_free(p)]
+            if taken:
+                raise ServiceError(f"s3: weed's ports are taken on {HOST}: {', '.join(taken)}")
+            self._grpc_ports = {
+                flag.split(".")[0]: port for flag, port in ports.items() if flag.endswith(".grpc")
+            }
+            return ports
         ports: dict[str, int] = {}
         for component in ("s3", "master", "volume", "filer"):
             for flag in (f"{component}.port", f"{component}.port.grpc"):

@@ -37,12 +37,19 @@ from honey_duck_dev.services import lifecycle, registry
 from honey_duck_dev.services import mongo as mongo_module
 from honey_duck_dev.services import postgres as postgres_module
 from honey_duck_dev.services.kafka import find_noida
-from honey_duck_dev.services.lifecycle import HOST, Service, ServiceError, pid_alive, port_open
+from honey_duck_dev.services.lifecycle import (
+    HOST,
+    Service,
+    ServiceError,
+    pid_alive,
+    port_free,
+    port_open,
+)
 from honey_duck_dev.services.mongo import Mongo, find_secantus
 from honey_duck_dev.services.postgres import Postgres, find_postgres_bindir
 from honey_duck_dev.services.s3 import S3, S3_ACCESS_KEY, S3_SECRET_KEY, find_weed, s3_client
 from honey_duck_tests import service_fixtures
-from honey_duck_tests.service_fixtures import S3Server
+from honey_duck_tests.service_fixtures import S3Server, unavailable
 
 # every registered server, for the tests every server must pass
 SERVERS = [registry.service(name) for name in registry.SERVICES]
@@ -270,6 +277,21 @@ def test_missing_binaries_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setattr(mongo_module, "SERVER_MODULE", "honey_duck_no_such_secantus")
     with pytest.raises(lifecycle.ServiceNotFound, match=r"SecantusDB.*pip install secantusdb"):
         find_secantus()
+
+
+def test_the_dev_s3_server_listens_only_on_its_documented_ports() -> None:
+    from honey_duck_dev.services.s3 import DEV_COMPONENT_PORTS
+
+    wanted = {environments.S3_DEV_PORT, *DEV_COMPONENT_PORTS.values()}
+    if not all(port_free(p) for p in wanted):
+        unavailable("the dev S3 ports are in use (a `tasks.py services` is running)")
+    with S3.start(port=environments.S3_DEV_PORT) as server:
+        assert server.pid is not None
+        addresses = listening(server.pid)
+        assert addresses <= {(HOST, p) for p in wanted}, sorted(
+            addresses - {(HOST, p) for p in wanted}
+        )
+        assert (HOST, environments.S3_DEV_PORT) in addresses
 
 
 def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tmp: Path) -> None:
