@@ -4,7 +4,7 @@
     python3 tasks.py materialize [--group G] [--env NAME]   land every asset of the environment
     python3 tasks.py test [pytest args]                     run the whole test suite
     python3 tasks.py lint                                   ruff check and format check
-    python3 tasks.py dev                                    start the Dagster UI (dagster dev)
+    python3 tasks.py dev [--port N]                         start the Dagster UI (dg dev)
     python3 tasks.py services [--only postgres,s3]          start the dev servers on 127.0.0.1
     python3 tasks.py bench [--sinks monthly] [--rows 10M]   benchmark the sinks (see --help)
     python3 tasks.py lock                                   re-resolve requirements.lock
@@ -124,7 +124,8 @@ def main(argv: list[str]) -> int:
         return hand_over(python, "-m", "honey_duck_dev.services", "up", *args)
     if task == "dev":
         os.environ["DAGSTER_HOME"] = os.environ.get("DAGSTER_HOME") or str(dagster_home())
-        return hand_over(str(BIN / "dagster"), "dev", "-w", "workspace.yaml", *args)
+        os.environ["VIRTUAL_ENV"] = str(VENV)  # dg runs the code location in this environment
+        return hand_over(str(BIN / "dg"), "dev", *args)
     print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)
     return 2
 
