@@ -32,13 +32,16 @@ def sink_assets(
     modes: bool = True,
     backfill: dg.BackfillPolicy | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    pool: str | None = None,
 ) -> list[dg.AssetsDefinition]:
     """Build `sink`'s group: `<sink>/sales_enriched`, `.../artworks_summary`, `.../sales_monthly`.
 
     `eager` collects the frame for IO managers that take only DataFrames; `modes` adds the
     write-mode metadata our own managers honour; `backfill` overrides the single-run policy
     for managers that store one partition per run; `overrides` replaces a table's write-mode
-    metadata for a sink that keeps other modes (a broker's topics need message keys).
+    metadata for a sink that keeps other modes (a broker's topics need message keys); `pool`
+    puts every write of a server-backed sink in one Dagster concurrency pool, so the instance
+    can cap how many steps load into that server at once.
     """
 
     def build(table: str, **partitioning: Any) -> dg.AssetsDefinition:
@@ -65,6 +68,7 @@ def sink_assets(
             kinds=kinds,
             description=f"{DESCRIPTIONS[table]}, in {sink}.",
             metadata=metadata,
+            pool=pool,
             **partitioning,
         )(land)
 

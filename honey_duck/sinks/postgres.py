@@ -8,7 +8,7 @@ from honey_duck.io.localsql import LocalSqlIOManager
 from honey_duck.io.postgres import PostgresIOManager
 from honey_duck.sinks.assets import sink_assets
 
-assets = sink_assets("postgres", kinds={"postgres", "polars"})
+assets = sink_assets("postgres", kinds={"postgres", "polars"}, pool="postgres")
 DEV_SERVICES = (POSTGRES_URL_VAR,)  # the settings naming the servers this sink needs in `dev`
 
 

@@ -9,7 +9,7 @@ from honey_duck.io.redshift import RedshiftIOManager
 from honey_duck.sinks.assets import sink_assets
 from honey_duck.sinks.postgres import prod_connection
 
-assets = sink_assets("redshift", kinds={"redshift", "polars"})
+assets = sink_assets("redshift", kinds={"redshift", "polars"}, pool="redshift")
 DEV_SERVICES = (POSTGRES_URL_VAR, S3_ENDPOINT_VAR)  # `dev` loads on PostgreSQL, stages on S3
 
 
