@@ -204,8 +204,6 @@ def kafka_error(exc: BaseException) -> Any:
 
     if isinstance(exc, KafkaError):
         return exc
-    if isinstance(getattr(exc, "error", None), KafkaError):
-        return exc.error  # type: ignore[attr-defined]
     args = getattr(exc, "args", ())
     return args[0] if args and isinstance(args[0], KafkaError) else None
 
@@ -589,12 +587,10 @@ class KafkaSession(RecordedSchema, Session):
             frame = self._keep_stored_values(topic, write, frame, schema)
         run_id = _RUN_ID.get()
         part_of = _part_expr(write.partitions, schema)
-        written: set[bytes] = set()
-        failures: list[Any] = []
-
-        def delivered(err: Any, msg: Any) -> None:
-            if err is not None and len(failures) < 3:
-                failures.append(err)
+        existing, matched = len(live), 0
+        # a dict of headers costs librdkafka half what a list of pairs does, per message
+        headers_for: dict[str, dict[str, str]] = {}
+        name = topic.name
 
         with self.transaction(topic, write.partitions) as producer:
             for batch in core.iter_batches(frame, write.batch_rows):
@@ -605,50 +601,39 @@ class KafkaSession(RecordedSchema, Session):
                 )
                 _refuse_oversized(encoded, limit, topic.name)
                 for value, key, part in encoded.iter_rows():
-                    key_bytes = key.encode() if key is not None else None
-                    headers = [
-                        ("asset", topic.asset),
-                        ("partition", part or ""),
-                        ("run_id", run_id),
-                    ]
-                    _produce(producer, topic.name, key_bytes, value.encode(), headers, delivered)
-                    if compact and key_bytes is not None:
-                        written.add(key_bytes)
-                if failures:
-                    raise _delivery_failed(topic.name, failures)
-            dropped = live - written if tombstones != "none" else set()
-            headers = [("asset", topic.asset), ("partition", ""), ("run_id", run_id)]
-            for key_bytes in dropped:
-                _produce(producer, topic.name, key_bytes, None, headers, delivered)
-            rows = self._rows_after(write, doc, live, written, tombstones)
-            parts = dict(doc.get("rows_by_part") or {})
+                    headers = headers_for.get(part)
+                    if headers is None:
+                        headers = {"asset": topic.asset, "partition": part, "run_id": run_id}
+                        headers_for[part] = headers
+                    # no delivery callback: a message the broker refuses fails the commit
+                    try:
+                        producer.produce(name, value=value, key=key, headers=headers)
+                    except BufferError:  # the local queue is full: wait for librdkafka
+                        _produce(producer, name, key, value, headers)
+                    if live and key is not None:  # a live key written again: no tombstone
+                        found = key.encode()
+                        if found in live:
+                            live.discard(found)
+                            matched += 1
+            if tombstones != "none":  # the live keys the new data lacks
+                headers = {"asset": topic.asset, "partition": "", "run_id": run_id}
+                for dropped in live:
+                    _produce(producer, name, dropped, None, headers)
             if write.settings.mode is WriteMode.APPEND:
-                for part, n in write.checked.rows_by_part.items():
-                    parts[part] = int(parts.get(part, 0)) + n
+                rows = int(doc.get("rows") or 0) + write.checked.rows
+            elif write.settings.mode is WriteMode.UPSERT:
+                rows = existing + write.checked.rows - matched
+            else:  # a replace (of the topic, or of the slice) leaves exactly the new rows
+                rows = write.checked.rows
+            parts = dict(doc.get("rows_by_part") or {})
+            for part, n in write.checked.rows_by_part.items():
+                parts[part] = n if compact else int(parts.get(part, 0)) + n
             record = SchemaRecord(schema, tuple(keys))
-            self.records.save(topic.name, record, rows=rows, rows_by_part=parts)
-            producer.flush(self.settings.timeout)
-            if failures:
-                raise _delivery_failed(topic.name, failures)
+            total = rows if write.partitions is None or not compact else None
+            self.records.save(topic.name, record, rows=total, rows_by_part=parts)
         if write.partitions is not None and write.settings.mode is WriteMode.APPEND:
             return sum(int(parts.get(k, 0)) for k in write.partitions.keys)
         return rows
-
-    def _rows_after(
-        self,
-        write: Write,
-        doc: Mapping[str, Any],
-        live: set[bytes],
-        written: set[bytes],
-        tombstones: str,
-    ) -> int:
-        if write.settings.mode is WriteMode.APPEND:
-            return int(doc.get("rows") or 0) + write.checked.rows
-        if tombstones == "all":
-            return len(written)
-        if tombstones == "slice":  # the slice holds exactly the new rows
-            return write.checked.rows
-        return len(live | written)
 
     def _live_keys(
         self, topic: Topic, tombstones: str, partitions: core.PartitionSlice | None
@@ -792,29 +777,17 @@ def _refuse_oversized(encoded: pl.DataFrame, limit: int, topic: str) -> None:
 def _produce(
     producer: Any,
     topic: str,
-    key: bytes | None,
-    value: bytes | None,
-    headers: list[tuple[str, str]],
-    delivered: Callable[[Any, Any], None],
+    key: str | bytes | None,
+    value: str | bytes | None,
+    headers: dict[str, str],
 ) -> None:
+    """Produce one message, waiting while the local queue is full."""
     while True:
         try:
-            producer.produce(topic, value=value, key=key, headers=headers, on_delivery=delivered)
+            producer.produce(topic, value=value, key=key, headers=headers)
             return
-        except BufferError:  # the local queue is full: let librdkafka send some
+        except BufferError:
             producer.poll(0.05)
-
-
-class DeliveryFailed(RuntimeError):
-    """Messages the broker did not take; `error` (a KafkaError) says whether a retry may help."""
-
-    def __init__(self, topic: str, error: Any) -> None:
-        super().__init__(f"messages to topic {topic!r} were not delivered: {error}")
-        self.error = error
-
-
-def _delivery_failed(topic: str, failures: list[Any]) -> Exception:
-    return DeliveryFailed(topic, failures[0])
 
 
 class KafkaTarget(Target):

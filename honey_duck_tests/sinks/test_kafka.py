@@ -569,19 +569,17 @@ from honey_duck.io.kafka import KafkaIOManager
 from honey_duck_tests.io.runs import run
 
 bootstrap, topic = sys.argv[1], sys.argv[2]
-produce, count = kafka._produce, [0]
 
-def produce_then_die(producer, *args, **kwargs):
-    produce(producer, *args, **kwargs)
-    count[0] += 1
-    if count[0] == 150_000:
-        producer.flush(30)  # the aborted rows really reach the broker's log
-        os.kill(os.getpid(), signal.SIGKILL)
+def save_then_die(self, name, record, **extra):
+    # every row and the schema record are produced, the transaction is not committed
+    self.producer.flush(30)  # so the aborted rows really reach the broker's log
+    os.kill(os.getpid(), signal.SIGKILL)
 
-kafka._produce = produce_then_die
-frame = pl.DataFrame({"id": list(range(200_000)), "v": ["new"] * 200_000})
-run(KafkaIOManager(bootstrap_servers=bootstrap), lambda: frame, metadata={"topic": topic, "upsert_keys": ["id"]})
-"""  # noqa: E501
+kafka.TopicRecords.save = save_then_die
+frame = pl.DataFrame({"id": list(range(150_000)), "v": ["new"] * 150_000})
+meta = {"topic": topic, "upsert_keys": ["id"]}
+run(KafkaIOManager(bootstrap_servers=bootstrap), lambda: frame, metadata=meta)
+"""
 
 
 def test_a_writer_killed_mid_transaction_publishes_nothing_and_the_next_run_fences_it(
