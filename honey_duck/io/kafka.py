@@ -416,7 +416,7 @@ class TopicRecords(RecordStore):
         if self.producer is None:
             raise RuntimeError("schema records are saved inside a write's transaction")
         value = json.dumps(record.to_json(**extra), separators=(",", ":"))
-        self.producer.produce(self.settings.schema_topic, key=name.encode(), value=value.encode())
+        _produce(self.producer, self.settings.schema_topic, name, value, {})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -600,11 +600,17 @@ class KafkaSession(RecordedSchema, Session):
                     part_of.alias("part"),
                 )
                 _refuse_oversized(encoded, limit, topic.name)
-                for value, key, part in encoded.iter_rows():
-                    headers = headers_for.get(part)
-                    if headers is None:
-                        headers = {"asset": topic.asset, "partition": part, "run_id": run_id}
-                        headers_for[part] = headers
+                values, message_keys = encoded["value"].to_list(), encoded["key"].to_list()
+                part_keys = encoded["part"].to_list() if write.partitions else None
+                del encoded
+                headers = {"asset": topic.asset, "partition": "", "run_id": run_id}
+                for i, value in enumerate(values):
+                    key = message_keys[i]
+                    if part_keys is not None:
+                        part = part_keys[i]
+                        headers = headers_for.get(part) or headers_for.setdefault(
+                            part, {"asset": topic.asset, "partition": part, "run_id": run_id}
+                        )
                     # no delivery callback: a message the broker refuses fails the commit
                     try:
                         producer.produce(name, value=value, key=key, headers=headers)

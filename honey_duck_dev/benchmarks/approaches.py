@@ -685,7 +685,7 @@ def naive_kafka(source: Path, out: Path) -> None:
         producer.flush()
 
 
-def floor_kafka(source: Path, out: Path) -> None:
+def _bare_kafka(source: Path, out: Path, headers: dict[str, str] | None) -> None:
     """A bare transactional producer with ours' settings, values serialised by polars in bulk."""
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -705,14 +705,25 @@ def floor_kafka(source: Path, out: Path) -> None:
             pl.struct(pl.all()).struct.json_encode().alias("value"),
             pl.struct(KAFKA_KEY).struct.json_encode().alias("key"),
         )
-        for value, key in encoded.iter_rows():
+        for value, key in zip(encoded["value"].to_list(), encoded["key"].to_list(), strict=True):
             while True:
                 try:
-                    producer.produce(topic, value=value, key=key)
+                    producer.produce(topic, value=value, key=key, headers=headers)
                     break
                 except BufferError:
                     producer.poll(0.05)
     producer.commit_transaction(60)
+
+
+def floor_kafka(source: Path, out: Path) -> None:
+    """The floor: bare values and keys, no headers."""
+    _bare_kafka(source, out, None)
+
+
+def headers_kafka(source: Path, out: Path) -> None:
+    """The floor plus the three headers ours sends (asset, partition, run id) on each message."""
+    run_id = "00000000-0000-0000-0000-000000000000"
+    _bare_kafka(source, out, {"asset": TABLE, "partition": "", "run_id": run_id})
 
 
 def count_kafka(out: Path) -> int:
@@ -884,6 +895,10 @@ SINKS: dict[str, Sink] = {
             "floor": Approach(
                 "scan_parquet batches → polars json_encode → bare transactional produce",
                 floor_kafka,
+            ),
+            "headers": Approach(
+                "the floor, plus ours' three headers (asset, partition, run id) per message",
+                headers_kafka,
             ),
         },
         unavailable=_kafka_unavailable,
