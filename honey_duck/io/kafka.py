@@ -305,6 +305,8 @@ class KafkaSettings:
             "auto.offset.reset": "earliest",
             "fetch.max.bytes": 64 * 1024 * 1024,
             "max.partition.fetch.bytes": 16 * 1024 * 1024,
+            # a broker may answer a fetch with more than asked (noida-db sent 983 MB at once)
+            "receive.message.max.bytes": 2_147_483_647,
         }
 
 

@@ -728,11 +728,13 @@ def headers_kafka(source: Path, out: Path) -> None:
 
 def count_kafka(out: Path) -> int:
     """Live keys of the measurement's topic, read back with a plain read_committed consumer."""
-    from honey_duck.io.kafka import KafkaIOManager, consume, last_per_key
+    from honey_duck.io.kafka import KafkaIOManager, consume
 
     settings = KafkaIOManager(bootstrap_servers=_kafka_bootstrap()).settings()
-    latest = last_per_key(consume(settings, _kafka_topic(out)))
-    return sum(1 for value in latest.values() if value is not None)
+    alive: dict[bytes | None, bool] = {}  # the last message of each key: a value, or a tombstone
+    for key, value in consume(settings, _kafka_topic(out)):
+        alive[key] = value is not None
+    return sum(alive.values())
 
 
 def drop_kafka(out: Path) -> None:
