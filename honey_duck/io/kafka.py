@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -339,14 +340,20 @@ def consume(
         if not ends:
             return
         consumer.assign([TP(topic, p, OFFSET_BEGINNING) for p in ends])
+        # a broker may take long to assemble a large fetch: give up only after a long silence
+        stall = max(60.0, 4 * settings.timeout)
+        quiet_since = time.monotonic()
         while ends:
-            message = consumer.poll(settings.timeout)
+            message = consumer.poll(min(settings.timeout, 5.0))
             if message is None:
-                raise ConnectFailed(
-                    f"reading topic {topic!r} timed out after {settings.timeout:g} s with"
-                    f" partitions {sorted(ends)} unfinished",
-                    transient=True,
-                )
+                if time.monotonic() - quiet_since > stall:
+                    raise ConnectFailed(
+                        f"reading topic {topic!r} got no message for {stall:g} s with"
+                        f" partitions {sorted(ends)} unfinished",
+                        transient=True,
+                    )
+                continue
+            quiet_since = time.monotonic()
             error = message.error()
             partition = message.partition()
             if error is not None:
@@ -647,9 +654,13 @@ class KafkaSession(RecordedSchema, Session):
         self, topic: Topic, tombstones: str, partitions: core.PartitionSlice | None
     ) -> set[bytes]:
         """The live keys of a compacted topic (for a slice: those whose value lies in it)."""
+        if tombstones != "slice" or partitions is None:  # keys only: no value is kept
+            alive: dict[bytes, bool] = {}
+            for key, value in consume(self.settings, topic.name):
+                if key is not None:
+                    alive[key] = value is not None
+            return {k for k, v in alive.items() if v}
         latest = last_per_key(consume(self.settings, topic.name))
-        if tombstones != "slice" or partitions is None:
-            return {k for k, v in latest.items() if k is not None and v is not None}
         stored = self.stored_schema(topic)
         if stored is None:
             return set()
