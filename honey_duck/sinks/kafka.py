@@ -16,6 +16,7 @@ OVERRIDES = {
 }
 
 assets = sink_assets("kafka", kinds={"kafka", "polars"}, overrides=OVERRIDES)
+DEV_SERVICES = (KAFKA_BOOTSTRAP_VAR,)  # the settings naming the servers this sink needs in `dev`
 
 
 def resources(env: Environment) -> dict:
