@@ -517,20 +517,40 @@ class KafkaSession(RecordedSchema, Session):
     @contextmanager
     def transaction(self, location: Topic, partitions: core.PartitionSlice | None) -> Iterator[Any]:
         """A transactional producer with its transaction begun; committed on success."""
-        from confluent_kafka import KafkaException, Producer
+        from confluent_kafka import KafkaError, KafkaException, Producer
 
         label = partitions.label() if partitions is not None else ""
         digest = hashlib.sha1(f"{location.name}\0{label}".encode()).hexdigest()[:16]
-        producer = Producer(self.settings.producer(f"honey_duck-{location.name}-{digest}"))
+        lost: list[Any] = []  # every broker went away at some point
+
+        def on_error(error: Any) -> None:
+            if error.code() == KafkaError._ALL_BROKERS_DOWN:
+                lost.append(error)
+
+        conf = self.settings.producer(f"honey_duck-{location.name}-{digest}")
+        producer = Producer({**conf, "error_cb": on_error})
         try:
             try:
                 producer.init_transactions(self.settings.timeout)
             except KafkaException as exc:
                 raise _connect_failed(self.settings, exc) from None
             producer.begin_transaction()
+            lost.clear()
             self.records.producer = producer
             try:
                 yield producer
+                # A broker that restarted during the transaction may have forgotten it (one
+                # that keeps no transaction state on disk commits only what came after): such
+                # a transaction is aborted and written again whole, never committed in part.
+                remaining = producer.flush(self.settings.timeout)
+                if lost or remaining:
+                    raise ConnectFailed(
+                        f"the connection to Kafka at {self.settings.bootstrap} broke during the"
+                        f" transaction on topic {location.name!r}"
+                        + (f" ({remaining} messages undelivered)" if remaining else "")
+                        + "; it is aborted and retried whole",
+                        transient=True,
+                    )
             except BaseException:
                 # not committed, so nothing is visible; if the abort fails too, the next
                 # producer with this transactional.id (a retry) or the broker's timeout aborts it
