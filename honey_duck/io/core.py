@@ -432,7 +432,9 @@ def schema_from_json(doc: Mapping[str, Any]) -> pl.Schema:
     import pyarrow as pa
 
     arrow = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(doc["arrow_schema"])))
-    return pl.from_arrow(arrow.empty_table()).schema  # type: ignore[union-attr]
+    types = pl.from_arrow(arrow.empty_table()).schema.values()  # type: ignore[union-attr]
+    # by Arrow's names: polars renames a column called "" to `column_<n>` on the way in
+    return pl.Schema(zip(arrow.names, types, strict=True))
 
 
 # ---------------------------------------------------------------------------------------------

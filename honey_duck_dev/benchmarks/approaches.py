@@ -617,6 +617,138 @@ def count_duckdb(out: Path) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# Kafka: each measurement writes `sales_enriched` into the topic `<out.name>.sales_enriched`
+# ---------------------------------------------------------------------------------------------
+
+KAFKA_KEY = "sale_id"  # the key the project's kafka group gives sales_enriched
+KAFKA_NAIVE_CAP = 20_000  # one produce + flush (a broker round trip) per row: ~1 to 3 ms each
+
+
+def _kafka_bootstrap() -> str:
+    from honey_duck.environments import KAFKA_BOOTSTRAP_VAR
+
+    bootstrap = os.environ.get(KAFKA_BOOTSTRAP_VAR)
+    if not bootstrap:
+        raise RuntimeError(f"{KAFKA_BOOTSTRAP_VAR} is not set (the runner sets it for its broker)")
+    return bootstrap
+
+
+def _kafka_unavailable() -> str | None:
+    from honey_duck.environments import KAFKA_BOOTSTRAP_VAR
+    from honey_duck_dev.services.kafka import find_noida
+    from honey_duck_dev.services.lifecycle import ServiceError
+
+    if os.environ.get(KAFKA_BOOTSTRAP_VAR):
+        return None
+    try:
+        find_noida()
+    except ServiceError as exc:
+        return f"no Kafka broker: set {KAFKA_BOOTSTRAP_VAR} or install noida-db ({exc})"
+    return None
+
+
+def _kafka_topic(out: Path) -> str:
+    return f"{out.name}.{TABLE}"
+
+
+def _kafka_producer_settings(out: Path) -> dict[str, object]:
+    """The producer configuration ours uses (idempotent, acks=all, lz4, linger, batch size)."""
+    from honey_duck.io.kafka import KafkaIOManager
+
+    settings = KafkaIOManager(bootstrap_servers=_kafka_bootstrap()).settings()
+    return settings.producer(f"bench-{out.name}")
+
+
+def ours_kafka(source: Path, out: Path) -> None:
+    """Our `KafkaIOManager`: a compacted topic replaced in one transaction, keyed by sale_id."""
+    import dagster as dg
+
+    from honey_duck.io.kafka import KafkaIOManager
+
+    @dg.asset(name=TABLE, metadata={"upsert_keys": [KAFKA_KEY]})
+    def table_keyed() -> pl.LazyFrame:
+        return pl.scan_parquet(source)
+
+    manager = KafkaIOManager(bootstrap_servers=_kafka_bootstrap(), topic_prefix=f"{out.name}.")
+    dg.materialize([table_keyed], resources={"io_manager": manager}, raise_on_error=True)
+
+
+def naive_kafka(source: Path, out: Path) -> None:
+    """`to_dicts()` → `json.dumps` per row → `produce` + `flush` per row (no transaction)."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": _kafka_bootstrap(), "acks": "all"})
+    topic = _kafka_topic(out)
+    for row in pl.read_parquet(source).to_dicts():
+        key = json.dumps({KAFKA_KEY: row[KAFKA_KEY]})
+        producer.produce(topic, key=key, value=json.dumps(row, default=str))
+        producer.flush()
+
+
+def _bare_kafka(source: Path, out: Path, headers: dict[str, str] | None) -> None:
+    """A bare transactional producer with ours' settings, values serialised by polars in bulk."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = _kafka_topic(out)
+    admin = AdminClient({"bootstrap.servers": _kafka_bootstrap()})
+    new = NewTopic(
+        topic, num_partitions=3, replication_factor=1, config={"cleanup.policy": "compact"}
+    )
+    admin.create_topics([new])[topic].result(timeout=30)
+    producer = Producer(_kafka_producer_settings(out))
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    frame = pl.scan_parquet(source)
+    for batch in frame.collect_batches(chunk_size=100_000):
+        encoded = batch.select(
+            pl.struct(pl.all()).struct.json_encode().alias("value"),
+            pl.struct(KAFKA_KEY).struct.json_encode().alias("key"),
+        )
+        for value, key in zip(encoded["value"].to_list(), encoded["key"].to_list(), strict=True):
+            while True:
+                try:
+                    producer.produce(topic, value=value, key=key, headers=headers)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+    producer.commit_transaction(60)
+
+
+def floor_kafka(source: Path, out: Path) -> None:
+    """The floor: bare values and keys, no headers."""
+    _bare_kafka(source, out, None)
+
+
+def headers_kafka(source: Path, out: Path) -> None:
+    """The floor plus the three headers ours sends (asset, partition, run id) on each message."""
+    run_id = "00000000-0000-0000-0000-000000000000"
+    _bare_kafka(source, out, {"asset": TABLE, "partition": "", "run_id": run_id})
+
+
+def count_kafka(out: Path) -> int:
+    """Live keys of the measurement's topic, read back with a plain read_committed consumer."""
+    from honey_duck.io.kafka import KafkaIOManager, consume
+
+    settings = KafkaIOManager(bootstrap_servers=_kafka_bootstrap()).settings()
+    alive: dict[bytes | None, bool] = {}  # the last message of each key: a value, or a tombstone
+    for key, value in consume(settings, _kafka_topic(out)):
+        alive[key] = value is not None
+    return sum(alive.values())
+
+
+def drop_kafka(out: Path) -> None:
+    import contextlib
+
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": _kafka_bootstrap()})
+    for future in admin.delete_topics([_kafka_topic(out)]).values():
+        with contextlib.suppress(Exception):  # a broker that keeps it costs disk, not rows
+            future.result(timeout=30)
+
+
+# ---------------------------------------------------------------------------------------------
 # The registry: one entry per sink
 # ---------------------------------------------------------------------------------------------
 
@@ -749,6 +881,31 @@ SINKS: dict[str, Sink] = {
                 floor_monthly("parquet"),
             ),
         },
+    ),
+    "kafka": Sink(
+        count_kafka,
+        {
+            "ours": Approach(
+                "KafkaIOManager (compacted topic, keyed, one transaction) via dg.materialize",
+                ours_kafka,
+            ),
+            "naive": Approach(
+                f"{_TO_DICTS} → json.dumps → produce + flush per row",
+                naive_kafka,
+                cap=KAFKA_NAIVE_CAP,
+            ),
+            "floor": Approach(
+                "scan_parquet batches → polars json_encode → bare transactional produce",
+                floor_kafka,
+            ),
+            "headers": Approach(
+                "the floor, plus ours' three headers (asset, partition, run id) per message",
+                headers_kafka,
+            ),
+        },
+        unavailable=_kafka_unavailable,
+        cleanup=drop_kafka,
+        server="kafka",
     ),
 }
 
