@@ -15,7 +15,7 @@ OVERRIDES = {
     "sales_monthly": {"write_mode": "replace", "upsert_keys": ["sale_id"]},
 }
 
-assets = sink_assets("kafka", kinds={"kafka", "polars"}, overrides=OVERRIDES)
+assets = sink_assets("kafka", kinds={"kafka", "polars"}, overrides=OVERRIDES, pool="kafka")
 DEV_SERVICES = (KAFKA_BOOTSTRAP_VAR,)  # the settings naming the servers this sink needs in `dev`
 
 
