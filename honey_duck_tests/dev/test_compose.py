@@ -1,0 +1,77 @@
+"""docker-compose.yml and the Dockerfile, checked without a container engine: a compose
+implementation validates the file, and the tests check that it serves every destination on
+the `dev` ports and runs Dagster the way production does."""
+
+import shutil
+import subprocess
+
+import yaml
+
+from honey_duck import environments
+from honey_duck.environments import REPO_ROOT
+from honey_duck.preflight import endpoint
+from honey_duck.sinks import SINKS
+from honey_duck_dev.services import registry
+from honey_duck_tests.service_fixtures import unavailable
+
+COMPOSE = REPO_ROOT / "docker-compose.yml"
+
+
+def services() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())["services"]
+
+
+def published(service: dict) -> set[int]:
+    """The host ports a service publishes, each required to be on 127.0.0.1."""
+    ports = set()
+    for mapping in service.get("ports", []):
+        host, port, _ = mapping.split(":")
+        assert host == environments.DEV_HOST, f"{mapping} is not on loopback"
+        ports.add(int(port))
+    return ports
+
+
+def test_a_compose_implementation_accepts_the_file() -> None:
+    compose = shutil.which("docker-compose")
+    if compose is None:  # .ci/run installs Debian's docker-compose
+        unavailable("docker-compose is not installed (apt-get install docker-compose)")
+    checked = subprocess.run(
+        [compose, "-f", str(COMPOSE), "config", "--services"],
+        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    assert set(checked.stdout.split()) == set(services())
+
+
+def test_every_server_a_destination_needs_in_dev_is_served_on_its_dev_port() -> None:
+    ports = {port: name for name, service in services().items() for port in published(service)}
+    for word, sink in SINKS.items():
+        for setting in getattr(sink, "DEV_SERVICES", ()):
+            where = endpoint(environments.DEV_SETTINGS[setting])
+            assert where is not None, setting
+            assert where[1] in ports, f"{word}: nothing in compose publishes {where[1]} ({setting})"
+    for name in registry.SERVICES:  # the harness's servers, one compose service each
+        assert name in services(), f"the harness's `{name}` has no compose service"
+
+
+def test_compose_runs_dagster_as_production_does_against_those_servers() -> None:
+    every = services()
+    code, web, daemon = every["dagster-code"], every["dagster-webserver"], every["dagster-daemon"]
+    assert code["build"] == "." and (REPO_ROOT / "Dockerfile").is_file()
+    assert web["command"][0] == "dagster-webserver" and published(web) == {3000}
+    assert daemon["command"][:2] == ["dagster-daemon", "run"]
+    env = code["environment"]
+    assert env["HONEY_DUCK_ENV"] == "dev"
+    # inside the compose network each server is dialled by its service name
+    for word, sink in SINKS.items():
+        for setting in getattr(sink, "DEV_SERVICES", ()):
+            where = endpoint(env[setting])
+            assert where is not None and where[0] in every, f"{word}: {setting}={env[setting]}"
+    assert env["DAGSTER_PG_HOST"] == "postgres" and env["DAGSTER_PG_DB"] == "dagster"
+    workspace = yaml.safe_load((REPO_ROOT / "deploy" / "compose" / "workspace.yaml").read_text())
+    assert workspace["load_from"][0]["grpc_server"]["host"] == "dagster-code"
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert (
+        "pip install --no-cache-dir --disable-pip-version-check -r requirements.lock" in dockerfile
+    )
+    assert "COPY deploy/prod/dagster.yaml" in dockerfile
