@@ -9,7 +9,8 @@
     python3 tasks.py bench [--sinks monthly] [--rows 10M]   benchmark the sinks (see --help)
     python3 tasks.py lock                                   re-resolve requirements.lock
 
-Only Python 3.11 and pip are needed; everything else installs from PyPI into `.venv`.
+Only Python (3.11, 3.12 or 3.13) and pip are needed; everything else installs from PyPI into
+`.venv` (or the folder HONEY_DUCK_VENV names) from the one lock every version shares.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
+VENV = Path(os.environ.get("HONEY_DUCK_VENV") or ROOT / ".venv").resolve()
+SUPPORTED = ((3, 11), (3, 12), (3, 13))
 LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".honey_duck_lock"
 BIN = VENV / "bin"
@@ -37,8 +39,9 @@ def _fingerprint() -> str:
 
 def ensure_venv() -> None:
     """Create `.venv` and install the locked dependencies, unless it already matches the lock."""
-    if sys.version_info[:2] != (3, 11):
-        sys.exit(f"honey_duck needs Python 3.11; this is {sys.version.split()[0]}")
+    if sys.version_info[:2] not in SUPPORTED:
+        versions = ", ".join(f"{a}.{b}" for a, b in SUPPORTED)
+        sys.exit(f"honey_duck needs Python {versions}; this is {sys.version.split()[0]}")
     python = BIN / "python"
     if not python.exists():
         print("creating .venv", flush=True)
@@ -69,6 +72,22 @@ def _install_with_progress(command: list[str]) -> None:
     if process.wait():
         sys.stdout.writelines(output[-40:])  # pip's own account of what failed
         raise subprocess.CalledProcessError(process.returncode, command)
+
+
+def check_wheels() -> int:
+    """Fail unless every locked package has a binary wheel for each supported Python on
+    x86_64 Linux, so no install needs a compiler (uv resolves against PyPI's metadata)."""
+    for major, minor in SUPPORTED:
+        code = run(
+            "uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "-c", str(LOCK),
+            "--python-version", f"{major}.{minor}", "--python-platform", "x86_64-manylinux_2_28",
+            "--only-binary", ":all:", "--quiet", "-o", os.devnull,
+        )  # fmt: skip
+        if code:
+            print(f"the lock has no wheel for some package on Python {major}.{minor}")
+            return code
+    print("every locked package has a wheel for " + ", ".join(f"{a}.{b}" for a, b in SUPPORTED))
+    return 0
 
 
 def dagster_home() -> Path:
@@ -105,9 +124,9 @@ def main(argv: list[str]) -> int:
     task, args = argv[0], argv[1:]
     if task == "lock":  # a maintainer's task: needs uv, which `pip install uv` provides
         return run(
-            "uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--python-version",
-            "3.11", "--python-platform", "x86_64-unknown-linux-gnu", "-o", str(LOCK), *args,
-        )  # fmt: skip
+            "uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--universal",
+            "--python-version", "3.11", "-o", str(LOCK), *args,
+        ) or check_wheels()  # fmt: skip
     ensure_venv()
     python = str(BIN / "python")
     if task == "materialize":
