@@ -1,0 +1,22 @@
+"""MongoDB: our MongoIOManager (bulk BSON, staging + rename, transactions); DuckDB locally."""
+
+import dagster as dg
+
+from honey_duck.environments import MONGO_URL_VAR, Environment
+from honey_duck.io.localsql import LocalSqlIOManager
+from honey_duck.io.mongo import MongoIOManager
+from honey_duck.sinks.assets import sink_assets
+
+assets = sink_assets("mongo", kinds={"mongodb", "polars"})
+
+DATABASE = "honey_duck"
+
+
+def resources(env: Environment) -> dict:
+    if env.name == "local":
+        manager = LocalSqlIOManager(database=env.path("mongo_local.duckdb"))
+    elif env.name == "dev":
+        manager = MongoIOManager(url=env.setting(MONGO_URL_VAR), database=DATABASE)
+    else:
+        manager = MongoIOManager(url=dg.EnvVar(MONGO_URL_VAR), database=DATABASE)
+    return {"mongo_io_manager": manager}
