@@ -289,8 +289,12 @@ def _arrow_type(dtype: pl.DataType) -> Any:
     return pa.string()  # String, Categorical, Enum, Null
 
 
-def _nan_field(i: int) -> str:
-    return f"__hd_type_{i}"
+def _nan_field(i: int, schema: Mapping[str, Any]) -> str:
+    """The name under which a read projects float column i's BSON type (not a column's)."""
+    name = f"__hd_type_{i}"
+    while name in schema:
+        name += "_"
+    return name
 
 
 def _decimals(column: pa.Array, dtype: pl.Decimal) -> pl.Series:
@@ -357,7 +361,7 @@ def decode_batch(raw: bytes, schema: pl.Schema, codec_options: Any) -> pl.DataFr
     fields = {c: _arrow_type(t) for c, t in flat.items()}
     floats = [i for i, t in enumerate(flat.values()) if t in (pl.Float32, pl.Float64)]
     for i in floats:
-        fields[_nan_field(i)] = pa.string()
+        fields[_nan_field(i, schema)] = pa.string()
     columns: dict[str, pl.Series] = {}
     if fields:
         context = PyMongoArrowContext(Schema(fields), codec_options=codec_options)
@@ -366,7 +370,9 @@ def decode_batch(raw: bytes, schema: pl.Schema, codec_options: Any) -> pl.DataFr
         for i, (name, dtype) in enumerate(flat.items()):
             series = _restore(table.column(name), dtype, name)
             if i in floats:  # pymongoarrow reads NaN as null; the BSON type tells them apart
-                nan = series.is_null() & (pl.Series(table.column(_nan_field(i))) == "double")
+                nan = series.is_null() & (
+                    pl.Series(table.column(_nan_field(i, schema))) == "double"
+                )
                 series = pl.select(
                     pl.when(nan).then(float("nan")).otherwise(series).cast(dtype).alias(name)
                 ).to_series()
@@ -877,7 +883,7 @@ def scan(target: MongoTarget, location: Collection, schema: pl.Schema, query: di
     projection: dict[str, Any] = {"_id": 0, **{c: 1 for c in schema}}
     for i, column in enumerate(flat):
         if schema[column] in (pl.Float32, pl.Float64):
-            projection[_nan_field(i)] = {"$type": f"${column}"}
+            projection[_nan_field(i, schema)] = {"$type": f"${column}"}
 
     def source(
         with_columns: list[str] | None,

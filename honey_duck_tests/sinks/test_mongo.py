@@ -594,7 +594,8 @@ FIELD_NAMES = roundtrip.NAMES.filter(lambda name: _name_problem(name) is None)
 
 def expected_refusals(frame: pl.DataFrame) -> list[str]:
     refused = []
-    for column, series in frame.items():
+    for column in frame.columns:
+        series = frame[column]
         values = [v for v in series.to_list() if v is not None]
         if series.dtype == pl.UInt64 and any(v > 2**63 - 1 for v in values):
             refused.append(column)
