@@ -16,7 +16,6 @@ table per server batch, cast back to the exact polars types of the schema record
 
 from __future__ import annotations
 
-import itertools
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
@@ -221,11 +220,22 @@ def _python_elements(key: bytes, series: pl.Series) -> Piece:
     return Piece(lengths, np.frombuffer(b"".join(parts), dtype=np.uint8))
 
 
-def encode_batch(batch: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The batch's rows as BSON documents in one buffer, and where each one starts.
+def _binary(lengths: np.ndarray, flat: np.ndarray) -> pa.Array:
+    """Row i's bytes are the next `lengths[i]` bytes of `flat`, as an Arrow binary array."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(flat))]
+    return pa.Array.from_buffers(pa.large_binary(), len(lengths), buffers)
 
-    A row longer than BSON's 16 MB is refused, naming its widest column.
+
+def encode_batch(batch: pl.DataFrame) -> pa.Array:
+    """The batch's rows as BSON documents, one Arrow binary value each.
+
+    Each column's elements are built with numpy, then Arrow joins them row by row behind each
+    document's length. A row longer than BSON's 16 MB is refused, naming its widest column.
     """
+    import pyarrow.compute as pc
+
     n = batch.height
     pieces = [p for name in batch.columns for p in _pieces(name, batch[name])]
     sizes = np.full(n, 5, dtype=np.int64)
@@ -238,29 +248,17 @@ def encode_batch(batch: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             f"column `{widest}`: row {row} would be a {sizes[row]:,}-byte document, over"
             f" MongoDB's {MAX_DOCUMENT:,}-byte limit"
         )
-    ends = np.cumsum(sizes)
-    starts = ends - sizes
-    out = np.zeros(int(ends[-1]) if n else 0, dtype=np.uint8)
-    for k in range(4):
-        out[starts + k] = (sizes >> (8 * k)) & 0xFF
-    at = starts + 4
-    for piece in pieces:
-        total = len(piece.flat)
-        if total:
-            offsets = np.cumsum(piece.lengths) - piece.lengths
-            out[np.repeat(at - offsets, piece.lengths) + np.arange(total)] = piece.flat
-        at = at + piece.lengths
-    return out, starts
+    head = _binary(np.full(n, 4, np.int64), _le_bytes(sizes, "<i4").reshape(-1))
+    tail = _binary(np.ones(n, np.int64), np.zeros(n, np.uint8))
+    parts = [head, *(_binary(p.lengths, p.flat) for p in pieces), tail]
+    return pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.large_binary()))
 
 
 def raw_documents(batch: pl.DataFrame) -> list[Any]:
-    """The batch as `RawBSONDocument`s (one bytes slice each), ready for pymongo."""
+    """The batch as `RawBSONDocument`s (one bytes object each), ready for pymongo."""
     from bson.raw_bson import RawBSONDocument
 
-    buffer, starts = encode_batch(batch)
-    data = buffer.tobytes()
-    bounds = [*starts.tolist(), len(data)]
-    return [RawBSONDocument(data[a:b]) for a, b in itertools.pairwise(bounds)]
+    return list(map(RawBSONDocument, encode_batch(batch).to_pylist()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,9 +396,9 @@ def _bson_value(value: Any, dtype: pl.DataType) -> Any:
 
     if value is None:
         return None
-    buffer, _ = encode_batch(pl.DataFrame({"v": pl.Series([value], dtype=dtype)}))
+    (document,) = encode_batch(pl.DataFrame({"v": pl.Series([value], dtype=dtype)})).to_pylist()
     options = bson.CodecOptions(datetime_conversion=bson.DatetimeConversion.DATETIME_MS)
-    return bson.decode(buffer.tobytes(), options)["v"]
+    return bson.decode(document, options)["v"]
 
 
 def _moment(moment: datetime, dtype: pl.DataType) -> Any:
