@@ -16,6 +16,7 @@ table per server batch, cast back to the exact polars types of the schema record
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
@@ -724,14 +725,37 @@ class MongoSession(Session):
     # -- the verbs --------------------------------------------------------------------------
 
     def replace(self, write: Write) -> int:
+        from pymongo import errors
+
         location: Collection = write.location
         db = self.db(location)
         staging = _staging_name(location.name)
         self._sweep(location, staging)
         db.drop_collection(staging)
         db.create_collection(staging)
-        target = db[location.name]
-        indexes = [i for i in target.list_indexes() if i["name"] != "_id_"]
+        try:
+            rows = self._stage(write, staging)
+            self.client.admin.command(
+                "renameCollection", f"{location.database}.{staging}",
+                to=str(location), dropTarget=True,
+            )  # fmt: skip
+        except errors.AutoReconnect as exc:  # the rename may have happened: the retry's sweep
+            raise OutcomeUnknown(f"the rename's outcome is unknown: {exc}") from exc  # decides
+        except BaseException:
+            # `next` first (a `next` whose staging collection is gone reads as renamed); a
+            # failing clean-up stops there and must not hide the failure being raised
+            with contextlib.suppress(Exception):
+                db[RECORDS].update_one({"_id": location.name}, {"$unset": {"next": ""}})
+                db.drop_collection(staging)
+            raise
+        self.save_record(location, write.schema, self._keys(write, location))
+        return rows
+
+    def _stage(self, write: Write, staging: str) -> int:
+        """Load the staging collection, give it the target's indexes, and note it as `next`."""
+        location: Collection = write.location
+        db = self.db(location)
+        indexes = [i for i in db[location.name].list_indexes() if i["name"] != "_id_"]
         keys = self._keys(write, location)
         rows = self._insert(db[staging], write)
         for index in indexes:
@@ -745,18 +769,6 @@ class MongoSession(Session):
             {"$set": {"next": {"staging": staging, "record": record.to_json()}}},
             upsert=True,
         )
-        try:
-            self.client.admin.command(
-                "renameCollection", f"{location.database}.{staging}",
-                to=str(location), dropTarget=True,
-            )  # fmt: skip
-        except Exception as exc:
-            from pymongo import errors
-
-            if isinstance(exc, errors.AutoReconnect):
-                raise OutcomeUnknown(f"the rename's outcome is unknown: {exc}") from exc
-            raise
-        self.save_record(location, write.schema, keys)
         return rows
 
     def _sweep(self, location: Collection, ours: str) -> None:

@@ -353,6 +353,19 @@ def test_a_replace_keeps_the_indexes_of_the_collection(mongo: Db) -> None:
     assert mongo.docs() == [{"id": 2, "v": "B"}, {"id": 3, "v": "C"}, {"id": 4, "v": "d"}]
 
 
+def test_a_replace_that_fails_leaves_the_old_collection_and_no_staging(mongo: Db) -> None:
+    """Duplicate ids break the kept unique index on the staged copy: nothing is swapped in."""
+    io = mongo.manager()
+    upsert = mongo.meta(write_mode="upsert", upsert_keys=["id"])
+    assert run(io, lambda: pl.DataFrame({"id": [1, 2], "v": ["a", "b"]}), metadata=upsert).success
+    doubled = pl.DataFrame({"id": [7, 7], "v": ["x", "y"]})
+    message = error_of(run(io, lambda: doubled, metadata=mongo.meta()))
+    assert "duplicate key" in message.lower(), message
+    assert mongo.docs() == [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]
+    assert [c for c in mongo.db.list_collection_names() if STAGING in c] == []
+    assert "next" not in mongo.db["_honey_duck_schemas"].find_one({"_id": "table"})
+
+
 def test_a_replace_whose_writer_stopped_after_the_rename_reads_the_new_schema(mongo: Db) -> None:
     """The record's `next` names its staging collection: gone means the rename happened."""
     from honey_duck.io.records import SchemaRecord
