@@ -680,6 +680,12 @@ def floor_mongo(source: Path, out: Path) -> None:
     write(_mongo_collection(out), pq.read_table(source))
 
 
+def collect_mongo(source: Path, out: Path) -> None:
+    from pymongoarrow.api import write
+
+    write(_mongo_collection(out), pl.read_parquet(source).to_arrow())
+
+
 def count_mongo(out: Path) -> int:
     return int(_mongo_collection(out).count_documents({}))  # type: ignore[attr-defined]
 
@@ -843,6 +849,7 @@ SINKS: dict[str, Sink] = {
                 f"{_TO_DICTS} → insert_one per row", insert_one_mongo, cap=2_000
             ),
         },
+        collect=Approach("collect() → to_arrow → pymongoarrow.api.write", collect_mongo),
         unavailable=_mongo_unavailable,
         cleanup=drop_mongo,
         server="mongo",

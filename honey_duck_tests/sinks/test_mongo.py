@@ -525,37 +525,43 @@ def test_dev_materializes_the_mongo_group_twice(
 ) -> None:
     from honey_duck import cli, environments
 
+    database = f"honey_duck_dev_{time.time_ns() % 10**8}"  # never the dev server's own
     for name, value in {
-        "HONEY_DUCK_ENV": "dev", "HONEY_DUCK_HOME": str(tmp_path), "HONEY_DUCK_MONGO_URL": mongo_url
+        "HONEY_DUCK_ENV": "dev", "HONEY_DUCK_HOME": str(tmp_path),
+        "HONEY_DUCK_MONGO_URL": mongo_url, "HONEY_DUCK_MONGO_DATABASE": database,
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
     env = environments.current()
     with pymongo.MongoClient(mongo_url) as client:
-        client.drop_database("honey_duck")
-        for _ in range(2):
-            ok, landed = cli.materialize(env, ["mongo"])
-            assert ok
-        db = client.honey_duck
-        for table, key in (
-            ("sales_enriched", "sale_id"),
-            ("artworks_summary", "artwork_id"),
-            ("sales_monthly", "sale_id"),
-        ):
-            expected = storage(tmp_path, table)
-            docs = list(db[f"mongo.{table}"].find({}, {"_id": 0}))
-            assert len(docs) == expected.height, table
-            assert sorted(d[key] for d in docs) == sorted(expected[key].to_list()), table
-        months = db["mongo.sales_monthly"].aggregate(
-            [{"$group": {"_id": {"y": {"$year": "$sale_date"}, "m": {"$month": "$sale_date"}}}}]
-        )
-        assert len(list(months)) == 24
-        unique = [
-            list(i["key"]) for i in db["mongo.artworks_summary"].list_indexes() if i.get("unique")
-        ]
-        assert unique == [["artwork_id"]]
+        try:
+            for _ in range(2):
+                ok, landed = cli.materialize(env, ["mongo"])
+                assert ok
+            check_dev_landed(client[database], tmp_path)
+        finally:
+            client.drop_database(database)
     where = landed[next(k for k in landed if k.to_user_string() == "mongo/sales_enriched")]
     assert where.where.startswith("mongodb://127.0.0.1:")
-    assert where.where.endswith("/honey_duck.mongo.sales_enriched")
+    assert where.where.endswith(f"/{database}.mongo.sales_enriched")
+
+
+def check_dev_landed(db: Any, home: Path) -> None:
+    """Each table equals the pipeline's, read with pymongo; 24 months; the upsert's index."""
+    for table, key in (
+        ("sales_enriched", "sale_id"),
+        ("artworks_summary", "artwork_id"),
+        ("sales_monthly", "sale_id"),
+    ):
+        expected = storage(home, table).sort(key)
+        docs = list(db[f"mongo.{table}"].find({}, {"_id": 0}).sort(key, 1))
+        assert len(docs) == expected.height, table  # twice, and one copy of each row
+        roundtrip.assert_columns_equal(expected, native_columns(docs, expected.schema))
+    months = db["mongo.sales_monthly"].aggregate(
+        [{"$group": {"_id": {"y": {"$year": "$sale_date"}, "m": {"$month": "$sale_date"}}}}]
+    )
+    assert len(list(months)) == 24
+    indexes = db["mongo.artworks_summary"].list_indexes()
+    assert [list(i["key"]) for i in indexes if i.get("unique")] == [["artwork_id"]]
 
 
 def test_local_materializes_the_mongo_group_into_its_duckdb_stand_in(tmp_path: Path) -> None:
