@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -482,7 +483,11 @@ class MongoTarget(Target):
 
         self.url, self.database, self.batch_rows = url, database, batch_rows
         self.transactions, self.timeout_ms = transactions, timeout_ms
-        parsed = uri_parser.parse_uri(url, validate=False, warn=True)
+        try:
+            parsed = uri_parser.parse_uri(url, validate=False, warn=True)
+        except Exception as exc:  # its message may quote the URL, password and all
+            shown = re.sub(r"//[^@/]*@", "//***@", str(exc)).replace(url, "***")
+            raise ValueError(f"the MongoDB URL is not valid: {shown}") from None
         self.password = parsed.get("password")
         self.where = ",".join(f"{h}:{p}" for h, p in parsed.get("nodelist") or [])
 

@@ -451,6 +451,40 @@ def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
         io.target().uri(io.target().locate(dg.AssetKey(["a", "b"]), {}))
         == "mongodb://127.0.0.1:1/honey_duck.a.b"
     )
+    with pytest.raises(ValueError, match="Port must be an integer") as caught:
+        MongoIOManager(url="mongodb://duck:s3cret-Pa55@127.0.0.1:99999/").target()
+    assert "s3cret-Pa55" not in str(caught.value) and caught.value.__cause__ is None
+
+
+def test_credentials_work_and_a_wrong_password_fails_at_once_without_showing_it(
+    mongo: Db,
+) -> None:
+    user, password = f"duck_{time.time_ns() % 10**8}", "s3cret-Pa55-word"
+    mongo.client.admin.command("createUser", user, pwd=password, roles=["root"])
+    host = mongo.url.split("://", 1)[1]
+    try:
+        good = Db(f"mongodb://{user}:{password}@{host}", mongo.name)
+        seen: dict[str, pl.DataFrame] = {}
+        result = run(
+            good.manager(), lambda: pl.DataFrame({"id": [1]}), metadata=mongo.meta(),
+            consume=lambda table: seen.update(t=table),
+        )  # fmt: skip
+        assert result.success, error_of(result)
+        assert seen["t"].rows() == [(1,)]
+        metadata = result.get_asset_materialization_events()[0].materialization.metadata
+        shown = str(metadata) + str([e.message for e in result.all_events])
+        assert password not in shown and user not in str(metadata["dagster/uri"].value)
+        wrong = Db(f"mongodb://{user}:not-{password}@{host}", mongo.name)
+        began = time.monotonic()
+        failed = run(wrong.manager(), lambda: pl.DataFrame({"id": [2]}), metadata=mongo.meta())
+        message = error_of(failed)
+        assert "authentication failed" in message.lower(), message
+        assert password not in message and time.monotonic() - began < 5  # not retried
+        assert mongo.docs() == [{"id": 1}]
+        good.client.close()
+        wrong.client.close()
+    finally:
+        mongo.client.admin.command("dropUser", user)
 
 
 def test_a_server_restart_mid_run_is_retried_and_the_write_lands() -> None:
