@@ -54,7 +54,7 @@ INT32_TYPES = (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16)
 INT64_TYPES = (pl.Int64, pl.UInt32, pl.UInt64, pl.Time, pl.Duration)
 # what a list or struct may hold: values whose Python form BSON keeps exactly
 NESTED_LEAVES = (*INT32_TYPES, pl.Int64, pl.UInt32, pl.Float32, pl.Float64, pl.String,
-                 pl.Boolean, pl.Binary, pl.Null)  # fmt: skip
+                 pl.Boolean, pl.Binary, pl.Null, pl.Categorical, pl.Enum)  # fmt: skip
 
 
 def _nested(dtype: pl.DataType) -> bool:
@@ -76,22 +76,38 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
-def _leaf_problem(dtype: pl.DataType, path: str) -> str | None:
+def _field_problem(name: str) -> str | None:
+    """Why a struct field cannot be named `name` (`_id` is special only at the top)."""
+    return None if name == "_id" else _name_problem(name)
+
+
+def _leaf_problem(dtype: pl.DataType) -> str | None:
     """Why a list or struct holding `dtype` cannot be stored exactly, or None."""
     if isinstance(dtype, pl.List | pl.Array):
-        return _leaf_problem(dtype.inner, path)
+        return _leaf_problem(dtype.inner)
     if isinstance(dtype, pl.Struct):
         for field in dtype.fields:
-            why = _name_problem(field.name) or _leaf_problem(field.dtype, f"{path}.{field.name}")
-            if why:
-                return f"struct field `{field.name}`: {why}" if _name_problem(field.name) else why
+            if why := _field_problem(field.name):
+                return f"struct field `{field.name}`: {why}"
+            if why := _leaf_problem(field.dtype):
+                return why
         return None
     if dtype.base_type() in NESTED_LEAVES:
         return None
     return (
-        f"MongoDB lists and structs here hold only integers up to 64 bits, floats, text,"
-        f" booleans and bytes, not {dtype}"
+        "MongoDB lists and structs here hold only signed integers up to 64 bits, unsigned ones"
+        f" up to 32, floats, text, booleans and bytes, not {dtype}"
     )
+
+
+def _scalar_problem(dtype: pl.DataType) -> str | None:
+    """Why a column of `dtype` (not a list or struct) cannot be stored, or None."""
+    known = (*INT32_TYPES, *INT64_TYPES, pl.Float32, pl.Float64, pl.String, pl.Boolean,
+             pl.Binary, pl.Null, pl.Date, pl.Datetime, pl.Decimal, pl.Categorical,
+             pl.Enum)  # fmt: skip
+    if dtype.base_type() in known:
+        return None
+    return f"BSON has no type that holds polars {dtype} exactly"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,12 +511,8 @@ class MongoTarget(Target):
 
     def unsupported(self, dtype: pl.DataType) -> str | None:
         if _nested(dtype):
-            return _leaf_problem(dtype, "")
-        if dtype == pl.Object:
-            return "MongoDB stores no Python objects"
-        if isinstance(dtype, pl.Decimal) and dtype.scale > 6176:
-            return "Decimal128 holds scales up to 6176"
-        return None
+            return _leaf_problem(dtype)
+        return _scalar_problem(dtype)
 
     def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
         named = [f"`{c}`: {why}" for c in schema if (why := _name_problem(c))]

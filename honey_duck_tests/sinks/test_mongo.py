@@ -330,6 +330,40 @@ def test_values_bson_cannot_hold_are_refused_before_writing_naming_the_column(mo
     assert mongo.docs() == [{"id": 1}]  # nothing was written
 
 
+def test_nested_values_round_trip_and_types_bson_lacks_are_refused_by_name(mongo: Db) -> None:
+    frame = pl.DataFrame(
+        {
+            "pair": pl.Series([[1, 2], None, [3, None]], dtype=pl.Array(pl.Int32, 2)),
+            "labels": pl.Series([["a"], [None, "b"], None], dtype=pl.List(pl.Categorical)),
+            "deep": [{"_id": 1, "xs": [{"f": float("nan")}]}, {"_id": None, "xs": []}, None],
+        }
+    )
+    seen: dict[str, pl.DataFrame] = {}
+    result = run(
+        mongo.manager(),
+        lambda: frame,
+        metadata=mongo.meta(),
+        consume=lambda table: seen.update(t=table),
+    )
+    assert result.success, error_of(result)
+    assert seen["t"].schema == frame.schema
+    roundtrip.assert_columns_equal(frame, {c: seen["t"][c].to_list() for c in frame.columns})
+    docs = list(mongo.db.table.find({}, {"_id": 0}))
+    assert docs[0]["deep"]["_id"] == 1 and docs[0]["pair"] == [1, 2] and "deep" in docs[2]
+    data: dict[str, pl.DataFrame] = {}
+    for dtype, words in [
+        (pl.Int128, "BSON has no type that holds polars Int128"),
+        (pl.List(pl.Date), "not Date"),
+        (pl.Struct({"$x": pl.Int8}), "struct field `$x`"),
+    ]:
+        data["odd"] = pl.DataFrame({"odd": pl.Series([None], dtype=dtype)})
+        message = error_of(
+            run(mongo.manager(), lambda: data["odd"], metadata={"collection": "odd"})
+        )
+        assert "`odd`" in message and words in message, message
+    assert "odd" not in mongo.db.list_collection_names()
+
+
 def test_a_replace_keeps_the_indexes_of_the_collection(mongo: Db) -> None:
     io = mongo.manager()
     upsert = mongo.meta(write_mode="upsert", upsert_keys=["id"])
