@@ -41,6 +41,7 @@ from honey_duck.io.sink import Capabilities, Session, SinkIOManager, Target, Wri
 RECORDS = "_honey_duck_schemas"
 STAGING = ".__hd_staging."
 MAX_DOCUMENT = 16 * 1024 * 1024  # BSON's limit on one document
+SEND_ROWS = 10_000  # rows encoded and sent at a time (pymongo splits them into messages)
 # the instants a BSON datetime holds that the server can decode (years 1 to 9999)
 MIN_MS, MAX_MS = -62_135_596_800_000, 253_402_300_799_999
 MS_PER_UNIT = {"ms": 1, "us": 1_000, "ns": 1_000_000}
@@ -699,9 +700,14 @@ class MongoSession(Session):
         return record.keys if record else ()
 
     def _batches(self, write: Write) -> Iterator[pl.DataFrame]:
-        """The incoming rows, in the schema's column order, in bounded batches."""
+        """The incoming rows, in the schema's column order, in bounded batches.
+
+        Each `batch_rows` batch is sent in slices of at most `SEND_ROWS` rows: the BSON of
+        one slice (three copies while it is built) is what a write holds beyond the batch.
+        """
         present = [c for c in write.schema if c in write.incoming]
-        yield from core.iter_batches(write.frame.select(present), write.batch_rows)
+        for batch in core.iter_batches(write.frame.select(present), write.batch_rows):
+            yield from batch.iter_slices(SEND_ROWS)
 
     def _insert(self, collection: Any, write: Write, session: Any = None) -> int:
         rows = 0
