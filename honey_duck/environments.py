@@ -31,6 +31,7 @@ S3_REGION_VAR = "HONEY_DUCK_S3_REGION"
 BUCKET_VAR = "HONEY_DUCK_BUCKET"
 KAFKA_BOOTSTRAP_VAR = "HONEY_DUCK_KAFKA_BOOTSTRAP"
 MONGO_URL_VAR = "HONEY_DUCK_MONGO_URL"
+MONGO_DATABASE_VAR = "HONEY_DUCK_MONGO_DATABASE"
 # The keys the dev S3 server accepts (the harness's SeaweedFS and docker-compose's): a loopback
 # test server's, not a secret; a real endpoint's keys come from the variables.
 DEV_S3_ACCESS_KEY = "honeyduck"
@@ -45,6 +46,7 @@ DEV_SETTINGS = {
     KAFKA_BOOTSTRAP_VAR: f"{DEV_HOST}:{KAFKA_DEV_PORT}",
     # one node of a replica set, which the driver must not try to discover beyond
     MONGO_URL_VAR: f"mongodb://{DEV_HOST}:{MONGO_DEV_PORT}/?directConnection=true",
+    MONGO_DATABASE_VAR: "honey_duck",
 }
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

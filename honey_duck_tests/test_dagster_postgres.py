@@ -270,7 +270,7 @@ def test_the_server_backed_destinations_share_a_capped_pool_per_server(tmp_path:
     for key in graph.get_all_asset_keys():
         (op,) = graph.get(key).assets_def.node_def.iterate_op_defs()
         pools[key.to_user_string()] = op.pool
-    for word in ("postgres", "redshift", "kafka"):
+    for word in ("postgres", "redshift", "mongo", "kafka"):
         for table in ("sales_enriched", "artworks_summary", "sales_monthly"):
             assert pools[f"{word}/{table}"] == word
     assert pools["csv/sales_enriched"] is None  # files need no cap

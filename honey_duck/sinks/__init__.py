@@ -2,9 +2,20 @@
 
 from types import ModuleType
 
-from honey_duck.sinks import csv, duckdb, excel, feather, json, kafka, parquet, postgres, redshift
+from honey_duck.sinks import (
+    csv,
+    duckdb,
+    excel,
+    feather,
+    json,
+    kafka,
+    mongo,
+    parquet,
+    postgres,
+    redshift,
+)
 
 SINKS: dict[str, ModuleType] = {
     module.__name__.rsplit(".", 1)[-1]: module
-    for module in (json, csv, excel, feather, parquet, duckdb, postgres, redshift, kafka)
+    for module in (json, csv, excel, feather, parquet, duckdb, postgres, redshift, mongo, kafka)
 }

@@ -749,6 +749,95 @@ def drop_kafka(out: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# MongoDB: each measurement writes collection `sales_enriched` into a database named after `out`
+# ---------------------------------------------------------------------------------------------
+
+
+def _mongo_url() -> str:
+    from honey_duck.environments import MONGO_URL_VAR
+
+    url = os.environ.get(MONGO_URL_VAR)
+    if not url:
+        raise RuntimeError(f"{MONGO_URL_VAR} is not set (the runner sets it for its server)")
+    return url
+
+
+def _mongo_unavailable() -> str | None:
+    from honey_duck.environments import MONGO_URL_VAR
+    from honey_duck_dev.services.lifecycle import ServiceError
+    from honey_duck_dev.services.mongo import find_secantus
+
+    if os.environ.get(MONGO_URL_VAR):
+        return None
+    try:
+        find_secantus()
+    except ServiceError as exc:
+        return f"no MongoDB: set {MONGO_URL_VAR} or install SecantusDB ({exc})"
+    return None
+
+
+def _mongo_collection(out: Path) -> object:
+    import pymongo
+
+    return pymongo.MongoClient(_mongo_url())[out.name][TABLE]
+
+
+def ours_mongo(source: Path, out: Path) -> None:
+    """Our `MongoIOManager`: numpy-encoded BSON batches into a staging collection, renamed."""
+    from honey_duck.io.mongo import MongoIOManager
+
+    materialize(source, MongoIOManager(url=_mongo_url(), database=out.name))
+
+
+def _mongo_dicts(source: Path) -> list[dict]:
+    # BSON has no date: the naive code casts it to a datetime first, as pymongo's error asks
+    frame = pl.read_parquet(source)
+    return frame.with_columns(pl.col(pl.Date).cast(pl.Datetime("ms"))).to_dicts()
+
+
+def naive_mongo(source: Path, out: Path) -> None:
+    _mongo_collection(out).insert_many(_mongo_dicts(source))  # type: ignore[attr-defined]
+
+
+def insert_one_mongo(source: Path, out: Path) -> None:
+    collection = _mongo_collection(out)
+    for row in _mongo_dicts(source):
+        collection.insert_one(row)  # type: ignore[attr-defined]
+
+
+def floor_mongo(source: Path, out: Path) -> None:
+    import pyarrow.parquet as pq
+    from pymongoarrow.api import write
+
+    write(_mongo_collection(out), pq.read_table(source))
+
+
+def collect_mongo(source: Path, out: Path) -> None:
+    from pymongoarrow.api import write
+
+    write(_mongo_collection(out), pl.read_parquet(source).to_arrow())
+
+
+def count_mongo(out: Path) -> int:
+    return int(_mongo_collection(out).count_documents({}))  # type: ignore[attr-defined]
+
+
+def drop_mongo(out: Path) -> None:
+    import pymongo
+
+    with pymongo.MongoClient(_mongo_url()) as client:
+        client.drop_database(out.name)
+
+
+def mongo_version() -> str:
+    """The MongoDB version the server reports (SecantusDB answers as a MongoDB release)."""
+    import pymongo
+
+    with pymongo.MongoClient(_mongo_url()) as client:
+        return str(client.admin.command("buildInfo").get("version"))
+
+
+# ---------------------------------------------------------------------------------------------
 # The registry: one entry per sink
 # ---------------------------------------------------------------------------------------------
 
@@ -906,6 +995,22 @@ SINKS: dict[str, Sink] = {
         unavailable=_kafka_unavailable,
         cleanup=drop_kafka,
         server="kafka",
+    ),
+    "mongo": Sink(
+        count_mongo,
+        {
+            "ours": Approach("MongoIOManager via dg.materialize", ours_mongo),
+            "naive": Approach(f"{_TO_DICTS} → insert_many", naive_mongo),
+            "floor": Approach("pq.read_table → pymongoarrow.api.write", floor_mongo),
+            "insert_one": Approach(
+                f"{_TO_DICTS} → insert_one per row", insert_one_mongo, cap=2_000
+            ),
+        },
+        collect=Approach("collect() → to_arrow → pymongoarrow.api.write", collect_mongo),
+        unavailable=_mongo_unavailable,
+        cleanup=drop_mongo,
+        server="mongo",
+        server_version=mongo_version,
     ),
 }
 

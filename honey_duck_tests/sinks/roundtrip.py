@@ -73,24 +73,35 @@ COLUMNS: dict[str, tuple[pl.DataType, st.SearchStrategy]] = {
 
 
 @st.composite
-def frames(draw: Callable, exclude: frozenset[str] = frozenset()) -> pl.DataFrame:
-    """A frame of 0 to 4 rows and 1 to 5 columns of the claimed types, with nulls."""
-    kinds = draw(st.lists(st.sampled_from(sorted(set(COLUMNS) - exclude)), min_size=1, max_size=5))
-    names = draw(  # DuckDB folds case when it compares names: keep them apart case-blind too
-        st.lists(NAMES, min_size=len(kinds), max_size=len(kinds), unique_by=str.lower)
+def frames(
+    draw: Callable,
+    exclude: frozenset[str] = frozenset(),
+    columns: dict[str, tuple[pl.DataType, st.SearchStrategy]] | None = None,
+    names: st.SearchStrategy[str] = NAMES,
+) -> pl.DataFrame:
+    """A frame of 0 to 4 rows and 1 to 5 columns of the claimed types, with nulls.
+
+    `columns` replaces the kinds drawn from (default `COLUMNS`), `names` the column names.
+    """
+    kinds_by_name = COLUMNS if columns is None else columns
+    kinds = draw(
+        st.lists(st.sampled_from(sorted(set(kinds_by_name) - exclude)), min_size=1, max_size=5)
+    )
+    drawn = draw(  # DuckDB folds case when it compares names: keep them apart case-blind too
+        st.lists(names, min_size=len(kinds), max_size=len(kinds), unique_by=str.lower)
     )
     rows = draw(st.integers(0, 4))
-    columns = {}
-    for name, kind in zip(names, kinds, strict=True):
-        dtype, values = COLUMNS[kind]
+    built = {}
+    for name, kind in zip(drawn, kinds, strict=True):
+        dtype, values = kinds_by_name[kind]
         data = draw(st.lists(st.one_of(st.none(), values), min_size=rows, max_size=rows))
         series = pl.Series(
             name, data, dtype=pl.Datetime("us", "UTC") if kind.startswith("Datetime[") else dtype
         )
         if kind.startswith("Datetime["):
             series = series.dt.convert_time_zone(dtype.time_zone)  # type: ignore[attr-defined]
-        columns[name] = series
-    return pl.DataFrame(columns)
+        built[name] = series
+    return pl.DataFrame(built)
 
 
 def holds_nul(frame: pl.DataFrame) -> str | None:

@@ -1,0 +1,733 @@
+"""The MongoDB sink against a real wire-protocol server (SecantusDB, a one-node replica set).
+
+Every test reads back with pymongo (find / aggregate), not only through our `load_input`.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import polars as pl
+import pymongo
+import pytest
+from bson.decimal128 import Decimal128
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from honey_duck.io.mongo import STAGING, MongoIOManager, _name_problem
+from honey_duck_tests.io.runs import error_of, run
+from honey_duck_tests.sinks import roundtrip
+
+MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
+CHANNELS = dg.StaticPartitionsDefinition(["gallery", "online"])
+MULTI = dg.MultiPartitionsDefinition({"month": MONTHLY, "channel": CHANNELS})
+RANGE = {
+    "dagster/asset_partition_range_start": "2024-01-01",
+    "dagster/asset_partition_range_end": "2024-04-01",
+}
+
+
+class Db:
+    """A fresh database per test, its manager, and pymongo on it."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url, self.name = url, name
+        self.client: pymongo.MongoClient = pymongo.MongoClient(url)
+        self.db = self.client[name]
+
+    def manager(self, **config: Any) -> MongoIOManager:
+        return MongoIOManager(url=self.url, database=self.name, **config)
+
+    def meta(self, **more: Any) -> dict[str, Any]:
+        return {"collection": "table", **more}
+
+    def docs(self, collection: str = "table", sort: str = "id") -> list[dict]:
+        return list(self.db[collection].find({}, {"_id": 0}).sort(sort, 1))
+
+
+@pytest.fixture
+def mongo(request: pytest.FixtureRequest, mongo_url: str) -> Any:
+    name = "".join(c if c.isalnum() else "_" for c in request.node.name[:24])
+    db = Db(mongo_url, f"t_{name}_{time.time_ns() % 10**8}")
+    yield db
+    db.client.drop_database(db.name)
+    db.client.close()
+
+
+def typed_frame() -> pl.DataFrame:
+    """Every type the sink claims, with nulls (datetimes to the millisecond)."""
+    return pl.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "small": pl.Series([1, -2, None], dtype=pl.Int8),
+            "u32": pl.Series([2**32 - 1, 0, None], dtype=pl.UInt32),
+            "u64": pl.Series([2**63 - 1, 0, None], dtype=pl.UInt64),
+            "real": pl.Series([1.5, float("nan"), None], dtype=pl.Float32),
+            "price": [1.25, float("-inf"), float("nan")],
+            "name": ['Zoë "the" artist\x00, 🦆', "", None],
+            "flag": [True, False, None],
+            "day": [date(2024, 1, 2), None, date(1, 1, 1)],
+            "at": [datetime(2024, 1, 2, 3, 4, 5, 123000), None, datetime(9999, 12, 31, 23, 59)],
+            "at_zone": pl.Series([datetime(2024, 6, 1, 12), None, datetime(1900, 1, 1)])
+            .dt.replace_time_zone("UTC")
+            .dt.convert_time_zone("Asia/Kathmandu"),
+            "amount": pl.Series([Decimal("12.34"), None, Decimal("-0.01")], dtype=pl.Decimal(12, 2)),  # noqa: E501
+            "took": [timedelta(seconds=90, microseconds=5), None, timedelta(days=-2)],
+            "when": [clock(1, 2, 3, 456789), None, clock(0)],
+            "blob": [b"\x00\xff", None, b""],
+            "kind": pl.Series(["a", None, "b"], dtype=pl.Categorical),
+            "tags": [["a", "b"], None, []],
+            "info": [{"k": 1, "v": "x"}, None, {"k": 2, "v": None}],
+        }
+    )  # fmt: skip
+
+
+def months(numbers: list[int], channel: str = "online") -> pl.DataFrame:
+    rows = [(m * 10 + i, date(2024, m, 1 + i), channel) for m in numbers for i in (0, 1)]
+    return pl.DataFrame(rows, schema={"id": pl.Int64, "d": pl.Date, "c": pl.String}, orient="row")
+
+
+def native(value: Any, dtype: pl.DataType) -> Any:
+    """A value as pymongo reads it, in the Python form polars gives for `dtype`."""
+    if value is None:
+        return None
+    if dtype == pl.Date:
+        return value.date()
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone:
+            return value.replace(tzinfo=UTC).astimezone(ZoneInfo(dtype.time_zone))
+        return value
+    if isinstance(dtype, pl.Decimal):
+        return value.to_decimal()
+    if dtype == pl.Time:
+        return (datetime(2000, 1, 1) + timedelta(microseconds=value // 1000)).time()
+    if isinstance(dtype, pl.Duration):
+        return timedelta(microseconds=value)
+    return value
+
+
+def native_columns(docs: list[dict], schema: pl.Schema) -> dict[str, list]:
+    return {c: [native(d.get(c), t) for d in docs] for c, t in schema.items()}
+
+
+def test_every_type_round_trips_and_replace_is_idempotent(mongo: Db) -> None:
+    frame = typed_frame()
+    seen: dict[str, pl.DataFrame] = {}
+    io = mongo.manager()
+    for _ in range(2):
+        result = run(
+            io, frame.lazy, metadata=mongo.meta(), consume=lambda table: seen.update(t=table)
+        )
+        assert result.success, error_of(result)
+    back = seen["t"]
+    assert back.schema == frame.schema
+    roundtrip.assert_columns_equal(frame, {c: back[c].to_list() for c in back.columns})
+    docs = mongo.docs()  # pymongo's own reading of the collection
+    assert len(docs) == 3
+    assert isinstance(docs[0]["amount"], Decimal128) and docs[0]["amount"].to_decimal() == Decimal(
+        "12.34"
+    )
+    assert docs[0]["at"] == datetime(2024, 1, 2, 3, 4, 5, 123000)
+    assert docs[0]["day"] == datetime(2024, 1, 2)  # a Date is a midnight datetime
+    assert docs[0]["tags"] == ["a", "b"] and docs[2]["info"] == {"k": 2, "v": None}
+    assert docs[1]["real"] != docs[1]["real"]  # NaN, not null
+    roundtrip.assert_columns_equal(frame, native_columns(docs, frame.schema))
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["dagster/row_count"].value == 3
+    assert metadata["dagster/table_name"].value == f"{mongo.name}.table"
+    assert metadata["dagster/uri"].value.startswith("mongodb://127.0.0.1:")
+    assert metadata["dagster/uri"].value.endswith(f"/{mongo.name}.table")
+    assert [c for c in mongo.db.list_collection_names() if STAGING in c] == []
+
+
+def test_upsert_updates_inserts_keeps_stored_fields_and_holds_a_unique_index(mongo: Db) -> None:
+    io = mongo.manager()
+    upsert = mongo.meta(write_mode="upsert", upsert_keys=["id"])
+    first = pl.DataFrame({"id": [1, 2, 3], "v": ["a", "b", "c"], "note": ["k", "e", "p"]})
+    assert run(io, lambda: first, metadata=upsert).success
+    second = pl.DataFrame({"id": [3, 4], "v": ["C", "D"]})
+    result = run(io, lambda: second, metadata={**upsert, "schema_policy": "evolve"})
+    assert result.success, error_of(result)
+    assert mongo.docs() == [
+        {"id": 1, "v": "a", "note": "k"},
+        {"id": 2, "v": "b", "note": "e"},
+        {"id": 3, "v": "C", "note": "p"},  # the data lacks `note`: its stored value stays
+        {"id": 4, "v": "D"},
+    ]
+    unique = [i for i in mongo.db.table.list_indexes() if i.get("unique")]
+    assert [list(i["key"]) for i in unique] == [["id"]]
+    appended = run(
+        io, lambda: second, metadata=mongo.meta(write_mode="append", schema_policy="evolve")
+    )
+    assert "duplicate key" in error_of(appended).lower()
+    assert len(mongo.docs()) == 4  # the append's transaction took nothing in
+
+
+def test_duplicate_and_null_keys_fail_before_anything_is_written(mongo: Db) -> None:
+    io = mongo.manager()
+    upsert = mongo.meta(write_mode="upsert", upsert_keys=["id"])
+    assert run(io, lambda: pl.DataFrame({"id": [1], "v": ["a"]}), metadata=upsert).success
+    dupes = run(io, lambda: pl.DataFrame({"id": [5, 5], "v": ["x", "y"]}), metadata=upsert)
+    assert "appear more than once" in error_of(dupes)
+    nulls = run(io, lambda: pl.DataFrame({"id": [6, None], "v": ["x", "y"]}), metadata=upsert)
+    assert "have a null in upsert keys ['id']" in error_of(nulls)
+    assert mongo.docs() == [{"id": 1, "v": "a"}]
+
+
+def test_a_range_backfills_in_one_run_and_a_rerun_replaces_one_partition(mongo: Db) -> None:
+    io = mongo.manager()
+    partitioned = mongo.meta(partition_expr="d")
+
+    def produce(context: dg.AssetExecutionContext) -> pl.LazyFrame:
+        window = context.partition_time_window
+        return months(list(range(window.start.month, window.end.month)), "first").lazy()
+
+    result = run(io, produce, metadata=partitioned, partitions_def=MONTHLY, tags=RANGE)
+    assert result.success, error_of(result)
+
+    def per_month() -> list[tuple]:
+        groups = mongo.db.table.aggregate(
+            [
+                {"$group": {"_id": {"m": {"$month": "$d"}, "c": "$c"}, "n": {"$sum": 1}}},
+                {"$sort": {"_id.m": 1}},
+            ]
+        )
+        return [(g["_id"]["m"], g["_id"]["c"], g["n"]) for g in groups]
+
+    assert per_month() == [(m, "first", 2) for m in (1, 2, 3, 4)]
+    seen: dict[str, pl.DataFrame] = {}
+    rerun = run(
+        io,
+        lambda: months([3], "second").head(1),
+        metadata=partitioned,
+        partitions_def=MONTHLY,
+        partition_key="2024-03-01",
+        consume=lambda table: seen.update(t=table),
+        consume_metadata={"columns": ["c", "id"]},
+    )
+    assert rerun.success, error_of(rerun)
+    assert seen["t"].rows() == [("second", 30)]  # only March, only the columns asked for
+    assert per_month() == [(1, "first", 2), (2, "first", 2), (3, "second", 1), (4, "first", 2)]
+    count = rerun.get_asset_materialization_events()[0].materialization.metadata
+    assert count["dagster/partition_row_count"].value == 1
+
+
+@pytest.mark.parametrize("transactions", [True, False])
+def test_multi_partitions_replace_exactly_their_key_set(mongo: Db, transactions: bool) -> None:
+    io = mongo.manager(transactions=transactions)
+    partitioned = mongo.meta(partition_expr={"month": "d", "channel": "c"})
+
+    def produce(context: dg.AssetExecutionContext) -> pl.DataFrame:
+        key = context.partition_key.keys_by_dimension
+        return months([int(key["month"][5:7])], key["channel"])
+
+    keys = [("2024-01-01", "online"), ("2024-01-01", "gallery"), ("2024-02-01", "online")]
+    for month, channel in [*keys, keys[0]]:
+        key = dg.MultiPartitionKey({"month": month, "channel": channel})
+        result = run(io, produce, metadata=partitioned, partitions_def=MULTI, partition_key=key)
+        assert result.success, error_of(result)
+    groups = mongo.db.table.aggregate([{"$group": {"_id": "$c", "n": {"$sum": 1}}}])
+    assert sorted((g["_id"], g["n"]) for g in groups) == [("gallery", 2), ("online", 4)]
+    assert mongo.db["_honey_duck_schemas"].find_one({"_id": "table"}).get("pending_slices") in (
+        None,
+        [],
+    )
+
+
+def test_without_transactions_a_half_replaced_slice_is_refused_until_rerun(mongo: Db) -> None:
+    """The fallback's marker: a writer that stopped mid-slice leaves a refusal, not a mix."""
+    io = mongo.manager(transactions=False)
+    where = mongo.meta(partition_expr="d")
+    jan = "2024-01-01"
+    assert run(
+        io, lambda: months([1]), metadata=where, partitions_def=MONTHLY, partition_key=jan
+    ).success
+    # what a writer killed between its delete and its inserts leaves behind
+    mongo.db["_honey_duck_schemas"].update_one(
+        {"_id": "table"}, {"$addToSet": {"pending_slices": jan}}
+    )
+    mongo.db.table.delete_one({"id": 10})
+    read = run(
+        io, lambda: months([2]), metadata=where, partitions_def=MONTHLY, partition_key="2024-02-01",
+        consume=lambda table: None,
+    )  # fmt: skip
+    assert "partitions ['2024-01-01']" in error_of(read) and "rerun them" in error_of(read)
+    again = run(io, lambda: months([1]), metadata=where, partitions_def=MONTHLY, partition_key=jan)
+    assert again.success, error_of(again)
+    assert [d["id"] for d in mongo.docs()] == [10, 11, 20, 21]  # January whole again
+
+
+def test_strict_refuses_drift_before_writing_and_evolve_adds_a_column(mongo: Db) -> None:
+    io = mongo.manager()
+    first = pl.DataFrame(
+        {"id": [1], "amount": pl.Series([Decimal("1.50")], dtype=pl.Decimal(12, 2))}
+    )
+    assert run(io, lambda: first, metadata=mongo.meta()).success
+    drifted = pl.DataFrame({"id": [2], "amount": [2.5], "note": ["new"]})
+    message = error_of(run(io, lambda: drifted, metadata=mongo.meta()))
+    assert "column `amount` is Float64 in the data but Decimal(precision=12, scale=2)" in message
+    assert "column `note` is new" in message
+    assert mongo.docs() == [{"id": 1, "amount": Decimal128("1.50")}]
+    seen: dict[str, pl.DataFrame] = {}
+    added = pl.DataFrame({"id": [2], "note": ["new"]})
+    evolve = mongo.meta(schema_policy="evolve", write_mode="append")
+    result = run(io, lambda: added, metadata=evolve, consume=lambda table: seen.update(t=table))
+    assert result.success, error_of(result)
+    assert mongo.docs() == [{"id": 1, "amount": Decimal128("1.50")}, {"id": 2, "note": "new"}]
+    back = seen["t"].sort("id")
+    assert back.schema == pl.Schema(
+        {"id": pl.Int64, "amount": pl.Decimal(12, 2), "note": pl.String}
+    )
+    assert back.rows() == [(1, Decimal("1.50"), None), (2, None, "new")]
+
+
+def test_an_empty_frame_creates_a_typed_collection(mongo: Db) -> None:
+    empty = typed_frame().clear()
+    seen: dict[str, pl.DataFrame] = {}
+    result = run(
+        mongo.manager(),
+        lambda: empty,
+        metadata=mongo.meta(),
+        consume=lambda table: seen.update(t=table),
+    )
+    assert result.success, error_of(result)
+    assert "table" in mongo.db.list_collection_names() and mongo.docs() == []
+    assert seen["t"].height == 0 and seen["t"].schema == empty.schema
+
+
+def test_values_bson_cannot_hold_are_refused_before_writing_naming_the_column(mongo: Db) -> None:
+    io = mongo.manager()
+    assert run(io, lambda: pl.DataFrame({"id": [1]}), metadata=mongo.meta()).success
+    cases = {
+        "at": pl.Series([datetime(2024, 1, 1), datetime(2024, 1, 1, 0, 0, 0, 1)]),
+        "big": pl.Series([1, 2**64 - 1], dtype=pl.UInt64),
+        "old": pl.Series([0, -800_000], dtype=pl.Int32).cast(pl.Date),  # the year -220
+        "far": pl.Series([0, 300_000_000_000_000]).cast(pl.Datetime("ms")),  # the year 11476
+        "digits": pl.Series([Decimal("1"), Decimal("9" * 35)], dtype=pl.Decimal(38, 0)),
+    }
+    data: dict[str, pl.DataFrame] = {}
+    for column, values in cases.items():
+        data["frame"] = pl.DataFrame({"id": [1, 2], column: values})
+        evolve = mongo.meta(schema_policy="evolve")
+        message = error_of(run(io, lambda: data["frame"], metadata=evolve))
+        assert f"column `{column}`" in message and "the first is row 1" in message, message
+    named = pl.DataFrame({"$price": [1], "a.b": [2], "_id": [3], "ok": [4]})
+    message = error_of(run(io, lambda: named, metadata=mongo.meta(schema_policy="evolve")))
+    assert "`$price`" in message and "`a.b`" in message and "`_id`" in message
+    assert "`ok`" not in message
+    assert mongo.docs() == [{"id": 1}]  # nothing was written
+
+
+def test_nested_values_round_trip_and_types_bson_lacks_are_refused_by_name(mongo: Db) -> None:
+    frame = pl.DataFrame(
+        {
+            "pair": pl.Series([[1, 2], None, [3, None]], dtype=pl.Array(pl.Int32, 2)),
+            "labels": pl.Series([["a"], [None, "b"], None], dtype=pl.List(pl.Categorical)),
+            "deep": [{"_id": 1, "xs": [{"f": float("nan")}]}, {"_id": None, "xs": []}, None],
+        }
+    )
+    seen: dict[str, pl.DataFrame] = {}
+    result = run(
+        mongo.manager(),
+        lambda: frame,
+        metadata=mongo.meta(),
+        consume=lambda table: seen.update(t=table),
+    )
+    assert result.success, error_of(result)
+    assert seen["t"].schema == frame.schema
+    roundtrip.assert_columns_equal(frame, {c: seen["t"][c].to_list() for c in frame.columns})
+    docs = list(mongo.db.table.find({}, {"_id": 0}))
+    assert docs[0]["deep"]["_id"] == 1 and docs[0]["pair"] == [1, 2] and "deep" in docs[2]
+    data: dict[str, pl.DataFrame] = {}
+    for dtype, words in [
+        (pl.Int128, "BSON has no type that holds polars Int128"),
+        (pl.List(pl.Date), "not Date"),
+        (pl.Struct({"$x": pl.Int8}), "struct field `$x`"),
+    ]:
+        data["odd"] = pl.DataFrame({"odd": pl.Series([None], dtype=dtype)})
+        message = error_of(
+            run(mongo.manager(), lambda: data["odd"], metadata={"collection": "odd"})
+        )
+        assert "`odd`" in message and words in message, message
+    assert "odd" not in mongo.db.list_collection_names()
+
+
+def test_a_replace_keeps_the_indexes_of_the_collection(mongo: Db) -> None:
+    io = mongo.manager()
+    upsert = mongo.meta(write_mode="upsert", upsert_keys=["id"])
+    assert run(io, lambda: pl.DataFrame({"id": [1, 2], "v": ["a", "b"]}), metadata=upsert).success
+    mongo.db.table.create_index([("v", -1)], name="v by value")
+
+    def indexes() -> list[tuple]:
+        found = mongo.db.table.list_indexes()
+        return sorted((i["name"], list(i["key"].items()), bool(i.get("unique"))) for i in found)
+
+    before = indexes()
+    assert len(before) == 3
+    for _ in range(2):
+        replaced = run(
+            io, lambda: pl.DataFrame({"id": [2, 3], "v": ["B", "c"]}), metadata=mongo.meta()
+        )
+        assert replaced.success, error_of(replaced)
+        assert indexes() == before
+    again = run(io, lambda: pl.DataFrame({"id": [3, 4], "v": ["C", "d"]}), metadata=upsert)
+    assert again.success, error_of(again)
+    assert mongo.docs() == [{"id": 2, "v": "B"}, {"id": 3, "v": "C"}, {"id": 4, "v": "d"}]
+
+
+def test_a_replace_that_fails_leaves_the_old_collection_and_no_staging(mongo: Db) -> None:
+    """Duplicate ids break the kept unique index on the staged copy: nothing is swapped in."""
+    io = mongo.manager()
+    upsert = mongo.meta(write_mode="upsert", upsert_keys=["id"])
+    assert run(io, lambda: pl.DataFrame({"id": [1, 2], "v": ["a", "b"]}), metadata=upsert).success
+    doubled = pl.DataFrame({"id": [7, 7], "v": ["x", "y"]})
+    message = error_of(run(io, lambda: doubled, metadata=mongo.meta()))
+    assert "duplicate key" in message.lower(), message
+    assert mongo.docs() == [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]
+    assert [c for c in mongo.db.list_collection_names() if STAGING in c] == []
+    assert "next" not in mongo.db["_honey_duck_schemas"].find_one({"_id": "table"})
+
+
+def test_a_replace_whose_writer_stopped_after_the_rename_reads_the_new_schema(mongo: Db) -> None:
+    """The record's `next` names its staging collection: gone means the rename happened."""
+    from honey_duck.io.records import SchemaRecord
+
+    io = mongo.manager()
+    assert run(io, lambda: pl.DataFrame({"id": [1]}), metadata=mongo.meta()).success
+    staged = "table" + STAGING + "elsewhere.1"
+    newer = SchemaRecord(pl.Schema({"id": pl.Int8})).to_json()
+    mongo.db["_honey_duck_schemas"].update_one(
+        {"_id": "table"}, {"$set": {"next": {"staging": staged, "record": newer}}}
+    )
+    mongo.db[staged].insert_one({"id": 7})
+    target = io.target()
+    location = target.locate(dg.AssetKey("x"), {"collection": "table"})
+    with target.session() as session:  # staged, not renamed: the current record holds
+        assert session.stored_schema(location) == pl.Schema({"id": pl.Int64})
+    mongo.client.admin.command(
+        "renameCollection", f"{mongo.name}.{staged}", to=f"{mongo.name}.table", dropTarget=True
+    )
+    with target.session() as session:  # renamed, never promoted: the new record holds
+        assert session.stored_schema(location) == pl.Schema({"id": pl.Int8})
+        assert session.read(location, None, None).collect().rows() == [(7,)]
+
+
+def storage(home: Path, table: str) -> pl.DataFrame:
+    """A transform output as the pipeline stored it: what the sink should hold."""
+    path = home / "storage" / table
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path.with_suffix(".parquet")]
+    return pl.concat([pl.read_parquet(f) for f in files])
+
+
+_WRITER = """
+import sys
+import polars as pl
+from honey_duck.io.mongo import MongoIOManager
+from honey_duck_tests.io.runs import error_of, run
+
+url, database = sys.argv[1], sys.argv[2]
+io = MongoIOManager(url=url, database=database, batch_rows=5_000, retries=0)
+frame = pl.LazyFrame({"id": pl.int_range(0, 2_000_000, eager=True)}).with_columns(v=pl.lit("x"))
+result = run(io, lambda: frame, metadata={"collection": "table"})
+sys.exit(error_of(result) if not result.success else 0)
+"""
+
+
+def test_a_writer_killed_mid_load_leaves_the_previous_collection_whole(mongo: Db) -> None:
+    io = mongo.manager()
+    old = pl.DataFrame({"id": [1, 2, 3], "v": ["a", "b", "c"]})
+    assert run(io, lambda: old, metadata=mongo.meta()).success
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, mongo.url, mongo.name])
+    try:
+        deadline = time.monotonic() + 120
+        staged: list[str] = []
+        while time.monotonic() < deadline and writer.poll() is None:
+            staged = [c for c in mongo.db.list_collection_names() if STAGING in c]
+            if staged and mongo.db[staged[0]].estimated_document_count() > 10_000:
+                break
+            time.sleep(0.05)
+        assert staged and writer.poll() is None, "the writer was never caught mid-load"
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        writer.wait()
+    assert writer.returncode == -signal.SIGKILL
+    assert mongo.docs() == old.to_dicts()  # the previous collection, whole
+    seen: dict[str, pl.DataFrame] = {}
+    again = run(
+        io, lambda: old.head(2), metadata=mongo.meta(), consume=lambda table: seen.update(t=table)
+    )
+    assert again.success, error_of(again)
+    assert seen["t"].equals(old.head(2))
+    assert [c for c in mongo.db.list_collection_names() if STAGING in c] == []  # swept
+
+
+def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
+    url = "mongodb://duck:s3cret-Pa55@127.0.0.1:1/?directConnection=true"
+    io = MongoIOManager(url=url, retries=0, timeout_ms=500)
+    result = run(io, lambda: pl.DataFrame({"id": [1]}))
+    message = error_of(result)
+    assert "cannot connect to MongoDB at 127.0.0.1:1" in message
+    assert "s3cret-Pa55" not in message
+    assert "s3cret-Pa55" not in str([e.message for e in result.all_events if e.message])
+    assert (
+        io.target().uri(io.target().locate(dg.AssetKey(["a", "b"]), {}))
+        == "mongodb://127.0.0.1:1/honey_duck.a.b"
+    )
+    with pytest.raises(ValueError, match="Port must be an integer") as caught:
+        MongoIOManager(url="mongodb://duck:s3cret-Pa55@127.0.0.1:99999/").target()
+    assert "s3cret-Pa55" not in str(caught.value) and caught.value.__cause__ is None
+
+
+def test_credentials_work_and_a_wrong_password_fails_at_once_without_showing_it(
+    mongo: Db,
+) -> None:
+    user, password = f"duck_{time.time_ns() % 10**8}", "s3cret-Pa55-word"
+    mongo.client.admin.command("createUser", user, pwd=password, roles=["root"])
+    host = mongo.url.split("://", 1)[1]
+    try:
+        good = Db(f"mongodb://{user}:{password}@{host}", mongo.name)
+        seen: dict[str, pl.DataFrame] = {}
+        result = run(
+            good.manager(), lambda: pl.DataFrame({"id": [1]}), metadata=mongo.meta(),
+            consume=lambda table: seen.update(t=table),
+        )  # fmt: skip
+        assert result.success, error_of(result)
+        assert seen["t"].rows() == [(1,)]
+        metadata = result.get_asset_materialization_events()[0].materialization.metadata
+        shown = str(metadata) + str([e.message for e in result.all_events])
+        assert password not in shown and user not in str(metadata["dagster/uri"].value)
+        wrong = Db(f"mongodb://{user}:not-{password}@{host}", mongo.name)
+        began = time.monotonic()
+        failed = run(wrong.manager(), lambda: pl.DataFrame({"id": [2]}), metadata=mongo.meta())
+        message = error_of(failed)
+        assert "authentication failed" in message.lower(), message
+        assert password not in message and time.monotonic() - began < 5  # not retried
+        assert mongo.docs() == [{"id": 1}]
+        good.client.close()
+        wrong.client.close()
+    finally:
+        mongo.client.admin.command("dropUser", user)
+
+
+def test_a_server_restart_mid_run_is_retried_and_the_write_lands() -> None:
+    """The server comes up during the retries, and later restarts between two writes."""
+    from honey_duck_dev.services.lifecycle import free_port
+    from honey_duck_dev.services.mongo import Mongo, mongo_url
+
+    port, data = free_port(), Path(tempfile.mkdtemp(prefix="honey_duck-mongo-"))
+    io = MongoIOManager(url=mongo_url("127.0.0.1", port), timeout_ms=1000)
+    assert io.retries == 6  # the defaults, not a setting made for this test
+    servers: list[Mongo] = []
+
+    def start(after: float) -> threading.Thread:
+        def late() -> None:
+            time.sleep(after)
+            servers.append(Mongo.launch(port=port, data_dir=data))
+
+        thread = threading.Thread(target=late)
+        thread.start()
+        return thread
+
+    try:
+        starter = start(1.0)
+        result = run(io, lambda: pl.DataFrame({"id": [1]}))
+        starter.join()
+        assert result.success, error_of(result)
+        servers[-1].stop()
+        starter = start(3.0)
+        began = time.monotonic()
+        result = run(io, lambda: pl.DataFrame({"id": [1, 2]}))
+        waited = time.monotonic() - began
+        starter.join()
+        assert result.success, error_of(result)
+        assert waited > 3.0, "the write never had to wait for the server"
+        with pymongo.MongoClient(servers[-1].url) as client:
+            assert client.honey_duck["t.table"].count_documents({}) == 2
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_lazyframe_consumer_reads_in_batches_with_exact_types(mongo: Db) -> None:
+    n = 5_000
+    frame = pl.DataFrame(
+        {
+            "id": pl.int_range(0, n, eager=True),
+            "small": pl.int_range(0, n, eager=True).cast(pl.Int16),
+            "amount": pl.int_range(0, n, eager=True).cast(pl.Decimal(12, 2)),
+            "at": pl.repeat(datetime(2024, 1, 2, 3), n, eager=True).dt.replace_time_zone("UTC"),
+            "tags": pl.repeat(["a"], n, eager=True),
+        }
+    )
+    seen: dict[str, Any] = {}
+
+    def consume(table: pl.LazyFrame) -> None:
+        seen["lazy"] = table
+        seen["batches"] = [b.height for b in table.collect_batches(chunk_size=1_000)]
+
+    result = run(
+        mongo.manager(batch_rows=1_000), lambda: frame, metadata=mongo.meta(), consume=consume
+    )
+    assert result.success, error_of(result)
+    assert "PYTHON SCAN" in seen["lazy"].explain()
+    assert sum(seen["batches"]) == n and len(seen["batches"]) > 1
+    back = seen["lazy"].collect().sort("id")
+    assert back.schema == frame.schema and back.equals(frame)
+
+
+def test_dev_materializes_the_mongo_group_twice(
+    mongo_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from honey_duck import cli, environments
+
+    database = f"honey_duck_dev_{time.time_ns() % 10**8}"  # never the dev server's own
+    for name, value in {
+        "HONEY_DUCK_ENV": "dev", "HONEY_DUCK_HOME": str(tmp_path),
+        "HONEY_DUCK_MONGO_URL": mongo_url, "HONEY_DUCK_MONGO_DATABASE": database,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    env = environments.current()
+    with pymongo.MongoClient(mongo_url) as client:
+        try:
+            for _ in range(2):
+                ok, landed = cli.materialize(env, ["mongo"])
+                assert ok
+            check_dev_landed(client[database], tmp_path)
+        finally:
+            client.drop_database(database)
+    where = landed[next(k for k in landed if k.to_user_string() == "mongo/sales_enriched")]
+    assert where.where.startswith("mongodb://127.0.0.1:")
+    assert where.where.endswith(f"/{database}.mongo.sales_enriched")
+
+
+def check_dev_landed(db: Any, home: Path) -> None:
+    """Each table equals the pipeline's, read with pymongo; 24 months; the upsert's index."""
+    for table, key in (
+        ("sales_enriched", "sale_id"),
+        ("artworks_summary", "artwork_id"),
+        ("sales_monthly", "sale_id"),
+    ):
+        expected = storage(home, table).sort(key)
+        docs = list(db[f"mongo.{table}"].find({}, {"_id": 0}).sort(key, 1))
+        assert len(docs) == expected.height, table  # twice, and one copy of each row
+        roundtrip.assert_columns_equal(expected, native_columns(docs, expected.schema))
+    months = db["mongo.sales_monthly"].aggregate(
+        [{"$group": {"_id": {"y": {"$year": "$sale_date"}, "m": {"$month": "$sale_date"}}}}]
+    )
+    assert len(list(months)) == 24
+    indexes = db["mongo.artworks_summary"].list_indexes()
+    assert [list(i["key"]) for i in indexes if i.get("unique")] == [["artwork_id"]]
+
+
+def test_the_local_stand_in_holds_the_pipeline_tables(local_run) -> None:
+    """The README's main command (run twice by the fixture) lands the mongo group in DuckDB."""
+    from honey_duck_tests.sinks.readback import assert_duckdb_stand_in_lands
+
+    assert_duckdb_stand_in_lands(local_run, "mongo")
+
+
+# Datetimes the sink keeps (to the millisecond) and any datetimes (sub-millisecond ones are
+# refused); UInt64 beyond Int64 is refused too. Every other kind of the shared table is kept.
+def _ms(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+KINDS = {
+    **roundtrip.COLUMNS,
+    "Datetime": (
+        pl.Datetime("us"),
+        st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30)).map(_ms),
+    ),
+    **{
+        f"Datetime[{z}]": (
+            pl.Datetime("us", z),
+            st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30)).map(
+                lambda d: _ms(d).replace(tzinfo=UTC)
+            ),
+        )
+        for z in roundtrip.ZONES
+    },
+    "Datetime(any)": roundtrip.COLUMNS["Datetime"],
+    "Datetime(ns)": (
+        pl.Datetime("ns"),
+        st.datetimes(datetime(1678, 1, 1), datetime(2261, 12, 31)).map(_ms),
+    ),
+    "Decimal(38,0)": (
+        pl.Decimal(38, 0),
+        st.one_of(
+            st.sampled_from([Decimal(10**34 - 1), Decimal(-(10**34) + 1), Decimal(10**34)]),
+            st.decimals(-(10**36), 10**36, places=0),
+        ),
+    ),
+    "List[Struct]": (
+        pl.List(pl.Struct({"f": pl.Float64, "b": pl.List(pl.Binary)})),
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "f": st.one_of(st.none(), st.floats(allow_nan=True)),
+                    "b": st.one_of(st.none(), st.lists(st.binary(max_size=3), max_size=2)),
+                }
+            ),
+            max_size=2,
+        ),
+    ),
+}
+FIELD_NAMES = roundtrip.NAMES.filter(lambda name: _name_problem(name) is None)
+
+
+def expected_refusals(frame: pl.DataFrame) -> list[str]:
+    refused = []
+    for column in frame.columns:
+        series = frame[column]
+        values = [v for v in series.to_list() if v is not None]
+        if series.dtype == pl.UInt64 and any(v > 2**63 - 1 for v in values):
+            refused.append(column)
+        if isinstance(series.dtype, pl.Datetime) and any(v.microsecond % 1000 for v in values):
+            refused.append(column)
+        # copy_abs, not abs: abs() rounds to the context's 28 digits
+        if isinstance(series.dtype, pl.Decimal) and any(v.copy_abs() >= 10**34 for v in values):
+            refused.append(column)
+    return refused
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(frame=roundtrip.frames(columns=KINDS, names=FIELD_NAMES))
+def test_any_frame_of_the_claimed_types_round_trips(mongo: Db, frame: pl.DataFrame) -> None:
+    """What reads back, through our reader and through pymongo, equals what was written."""
+    collection = f"p_{time.time_ns()}"
+    seen: dict[str, pl.DataFrame] = {}
+    result = run(
+        mongo.manager(),
+        lambda: frame,
+        metadata={"collection": collection},
+        consume=lambda table: seen.update(t=table),
+    )
+    refused = expected_refusals(frame)
+    if refused:
+        message = error_of(result)
+        assert all(f"column `{c}`" in message for c in refused), message
+        assert collection not in mongo.db.list_collection_names()
+        return
+    assert result.success, error_of(result)
+    back = seen["t"]
+    assert back.schema == frame.schema
+    roundtrip.assert_columns_equal(frame, {c: back[c].to_list() for c in back.columns})
+    docs = list(mongo.db[collection].find({}, {"_id": 0}).sort("$natural", 1))
+    roundtrip.assert_columns_equal(frame, native_columns(docs, frame.schema))
