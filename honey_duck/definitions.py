@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from honey_duck import environments, pipeline
+from honey_duck import environments, pipeline, preflight
 from honey_duck.environments import Environment
+from honey_duck.io.faults import redact
 from honey_duck.io.files import FileIOManager
 from honey_duck.io.sink import SinkIOManager, check_assets
 from honey_duck.sinks import SINKS
@@ -90,18 +91,31 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
 
 
 def labelled(assets: list[dg.AssetsDefinition], manager: object) -> list[dg.AssetsDefinition]:
-    """A destination's assets as the UI should show them in this environment: where an embedded
-    stand-in holds the data (`local`), its kind badge and a sentence say so."""
-    stand_in = manager.stand_in() if isinstance(manager, SinkIOManager) else None
-    if stand_in is None:
+    """A destination's assets as the UI should show them in this environment.
+
+    Where an embedded stand-in holds the data (`local`), its kind badge and a sentence say so;
+    where the location is known when the definitions load (no variable to resolve), the asset's
+    overview shows its table name and URI before anything is materialized.
+    """
+    if not isinstance(manager, SinkIOManager):
         return assets
-    kind, sentence = stand_in
+    stand_in = manager.stand_in()
+    target = None if any(preflight.env_vars(manager)) else manager.target()
 
     def relabel(spec: dg.AssetSpec) -> dg.AssetSpec:
+        metadata = dict(spec.metadata)
+        if target is not None:
+            location = target.locate(spec.key, metadata)
+            metadata["dagster/table_name"] = target.table_name(location)
+            if spec.partitions_def is None:  # a partition's own location comes with its run
+                metadata["dagster/uri"] = redact(target.uri(location), target.secrets())
+        if stand_in is None:
+            return spec.replace_attributes(metadata=metadata)
+        kind, sentence = stand_in
         return spec.replace_attributes(
             kinds={kind, "polars"},
             description=f"{spec.description} Here {sentence}.",
-            metadata={**spec.metadata, "honey_duck/stand_in": sentence},
+            metadata={**metadata, "honey_duck/stand_in": sentence},
         )
 
     return [a.map_asset_specs(relabel) for a in assets]

@@ -323,3 +323,19 @@ def test_a_local_stand_in_is_labelled_as_what_holds_the_data(tmp_path) -> None:
     dev = build(environments.environment("dev", home=tmp_path)).resolve_asset_graph().get(key)
     assert dev.kinds == {"postgres", "polars"}
     assert "honey_duck/stand_in" not in dev.metadata
+
+
+def test_an_assets_overview_shows_where_it_lands_before_it_is_materialized(tmp_path) -> None:
+    def metadata(env: str, key: str) -> dict:
+        defs = build(environments.environment(env, home=tmp_path))
+        return dict(defs.resolve_asset_graph().get(dg.AssetKey.from_user_string(key)).metadata)
+
+    local = metadata("local", "csv/sales_enriched")
+    assert local["dagster/table_name"] == "csv.sales_enriched"
+    assert local["dagster/uri"] == str(tmp_path / "output" / "csv" / "sales_enriched.csv")
+    dev = metadata("dev", "postgres/artworks_summary")
+    assert dev["dagster/table_name"] == "postgres.artworks_summary"
+    assert dev["dagster/uri"].startswith("postgresql://127.0.0.1:55432/postgres")
+    assert "dagster/uri" not in metadata("dev", "postgres/sales_monthly")  # one per partition
+    prod = metadata("prod", "mongo/sales_enriched")  # its URL is a variable, read at run time
+    assert "dagster/uri" not in prod and "dagster/table_name" not in prod

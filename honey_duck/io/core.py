@@ -705,6 +705,44 @@ def partition_observations(
     return observations
 
 
+def scan_frames(
+    frames: Callable[[int | None], Iterator[pl.DataFrame]], schema: pl.Schema
+) -> pl.LazyFrame:
+    """A LazyFrame over a target's reader: `frames(batch_size)` yields frames of `schema`,
+    one per server batch, when the LazyFrame is collected (never before).
+
+    The pushdowns polars hands an IO source are applied here, once for every target: the
+    columns asked for, the predicate, and a row limit that stops the reader early. A reader
+    that yields nothing still gives a typed, empty result.
+    """
+    from polars.io.plugins import register_io_source
+
+    def source(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        remaining, produced = n_rows, False
+        for frame in frames(batch_size):
+            if with_columns is not None:
+                frame = frame.select(with_columns)
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if remaining is not None:
+                frame = frame.head(remaining)
+                remaining -= frame.height
+            produced = True
+            yield frame
+            if remaining == 0:
+                return
+        if not produced:
+            empty = pl.DataFrame(schema=schema)
+            yield empty.select(with_columns) if with_columns is not None else empty
+
+    return register_io_source(source, schema=schema)
+
+
 def is_lazy_annotation(context: dg.InputContext) -> bool:
     """True when the consuming input is annotated as a LazyFrame."""
     return context.dagster_type.typing_type is pl.LazyFrame

@@ -724,7 +724,6 @@ class KafkaSession(RecordedSchema, Session):
         columns: Sequence[str] | None,
         partitions: core.PartitionSlice | None,
     ) -> pl.LazyFrame:
-        from polars.io.plugins import register_io_source
 
         record = self.records.load(location.name)
         if record is None:
@@ -761,31 +760,15 @@ class KafkaSession(RecordedSchema, Session):
             if chunk:
                 yield chunk
 
-        def source(
-            with_columns: list[str] | None,
-            pushed: pl.Expr | None,
-            n_rows: int | None,
-            batch_size: int | None,
-        ) -> Iterator[pl.DataFrame]:
-            remaining = n_rows
+        def frames(batch_size: int | None) -> Iterator[pl.DataFrame]:
             for chunk in values():
                 frame = decode(chunk, decoded)
                 del chunk
                 if predicate is not None:
                     frame = frame.filter(predicate)
-                frame = frame.select(wanted)
-                if pushed is not None:
-                    frame = frame.filter(pushed)
-                if with_columns is not None:
-                    frame = frame.select(with_columns)
-                if remaining is not None:
-                    frame = frame.head(remaining)
-                    remaining -= frame.height
-                yield frame
-                if remaining == 0:
-                    return
+                yield frame.select(wanted)
 
-        return register_io_source(source, schema=out)
+        return core.scan_frames(frames, out)
 
 
 def _part_expr(partitions: core.PartitionSlice | None, schema: pl.Schema) -> pl.Expr:

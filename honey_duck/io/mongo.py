@@ -910,7 +910,6 @@ class MongoSession(Session):
 
 def scan(target: MongoTarget, location: Collection, schema: pl.Schema, query: dict) -> pl.LazyFrame:
     """A LazyFrame fed one server batch at a time, on a client of its own."""
-    from polars.io.plugins import register_io_source
 
     flat = [c for c, t in schema.items() if not _nested(t)]
     projection: dict[str, Any] = {"_id": 0, **{c: 1 for c in schema}}
@@ -918,40 +917,19 @@ def scan(target: MongoTarget, location: Collection, schema: pl.Schema, query: di
         if schema[column] in (pl.Float32, pl.Float64):
             projection[_nan_field(i, schema)] = {"$type": f"${column}"}
 
-    def source(
-        with_columns: list[str] | None,
-        predicate: pl.Expr | None,
-        n_rows: int | None,
-        batch_size: int | None,
-    ) -> Iterator[pl.DataFrame]:
-        remaining = n_rows
+    def frames(batch_size: int | None) -> Iterator[pl.DataFrame]:
         client = target.client()
         try:
             collection = client[location.database][location.name]
             cursor = collection.find_raw_batches(
                 query, projection=projection, batch_size=batch_size or target.batch_rows
             )
-            produced = False
             for raw in cursor:
-                frame = decode_batch(raw, schema, collection.codec_options)
-                if with_columns is not None:
-                    frame = frame.select(with_columns)
-                if predicate is not None:
-                    frame = frame.filter(predicate)
-                if remaining is not None:
-                    frame = frame.head(remaining)
-                    remaining -= frame.height
-                produced = True
-                yield frame
-                if remaining == 0:
-                    return
-            if not produced:
-                empty = pl.DataFrame(schema=schema)
-                yield empty.select(with_columns) if with_columns is not None else empty
+                yield decode_batch(raw, schema, collection.codec_options)
         finally:
             client.close()
 
-    return register_io_source(source, schema=schema)
+    return core.scan_frames(frames, schema)
 
 
 def _alive(pid: int) -> bool:

@@ -236,32 +236,15 @@ def _streamed(
     schema: pl.Schema,
 ) -> pl.LazyFrame:
     """A LazyFrame that runs `sql` when collected and turns each Arrow batch into rows."""
-    from polars.io.plugins import register_io_source
 
-    def source(
-        with_columns: list[str] | None,
-        predicate: pl.Expr | None,
-        n_rows: int | None,
-        batch_size: int | None,
-    ) -> Iterator[pl.DataFrame]:
-        remaining = n_rows
+    def frames(batch_size: int | None) -> Iterator[pl.DataFrame]:
         for batch in stream(sql, params):
             frame = pl.DataFrame(pl.from_arrow(batch))
-            frame = frame.with_columns(
+            yield frame.with_columns(
                 _restore(frame[c], t) for c, (_, t) in selected.items() if t is not None
             ).cast(dict(schema))
-            if with_columns is not None:
-                frame = frame.select(with_columns)
-            if predicate is not None:
-                frame = frame.filter(predicate)
-            if remaining is not None:
-                frame = frame.head(remaining)
-                remaining -= frame.height
-            yield frame
-            if remaining == 0:
-                return
 
-    return register_io_source(source, schema=schema)
+    return core.scan_frames(frames, schema)
 
 
 def _restore(column: pl.Series, dtype: pl.DataType) -> pl.Series:
