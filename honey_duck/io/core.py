@@ -476,11 +476,14 @@ def validate(
     settings: WriteSettings,
     partitions: PartitionSlice | None,
     refusals: Sequence[Refusal] = (),
+    unique_keys: bool = False,
 ) -> Checked:
     """Check, before anything is written, everything that would make the write wrong.
 
     One streaming pass computes the row count, rows per partition, rows outside the slice,
-    null keys, duplicate keys and the values the target would not keep (`refusals`).
+    null keys, duplicate keys and the values the target would not keep (`refusals`). Keys are
+    checked for an upsert, and for every mode when `unique_keys` (a target whose rows are keyed
+    by them, such as a compacted topic, would silently keep one of two rows with one key).
     """
     schema = frame.collect_schema()
     aggregates: list[pl.Expr] = [pl.len().alias("__rows")]
@@ -491,7 +494,8 @@ def validate(
             aggregates.append(part.predicate(schema).sum().alias(f"__part_{i}"))
         inside = partitions.predicate(schema)
         aggregates.append((~inside.fill_null(False)).sum().alias("__outside"))
-    keys = list(settings.keys) if settings.mode is WriteMode.UPSERT else []
+    keyed = settings.mode is WriteMode.UPSERT or unique_keys
+    keys = list(settings.keys) if keyed else []
     missing = [k for k in keys if k not in schema]
     if missing:
         raise ValueError(f"upsert key columns {missing} are not in the data")

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import dagster as dg
@@ -605,9 +605,6 @@ class KafkaSession(RecordedSchema, Session):
             topic.name, self.settings.cleanup_policy, self.settings.partitions
         )
         doc = self.records.document(topic.name) or {}
-        if compact and write.settings.mode is WriteMode.REPLACE:
-            # a compacted topic keeps one message per key: a duplicate would vanish silently
-            core.validate(write.frame, replace(write.settings, mode=WriteMode.UPSERT), None)
         live: set[bytes] = set()
         if compact:
             live = self._live_keys(topic, tombstones, write.partitions)
