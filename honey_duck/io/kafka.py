@@ -755,7 +755,8 @@ class KafkaSession(RecordedSchema, Session):
                         headers = headers_for.get(part) or headers_for.setdefault(
                             part, {"asset": topic.asset, "partition": part, "run_id": run_id}
                         )
-                    # no delivery callback: a message the broker refuses fails the commit
+                    # a message the broker refuses fails the commit; the producer-wide
+                    # delivery callback only notes the last offset per partition
                     try:
                         producer.produce(name, value=value, key=key, headers=headers)
                     except BufferError:  # the local queue is full: wait for librdkafka
