@@ -137,6 +137,12 @@ def test_validate_checks_keys_of_any_mode_when_asked() -> None:
         core.validate(dupes, replace, None, unique_keys=True)
     with pytest.raises(ValueError, match="null in upsert keys"):
         core.validate(pl.LazyFrame({"id": [1, None]}), replace, None, unique_keys=True)
+    two = core.WriteSettings(core.WriteMode.REPLACE, keys=("a", "b"))
+    pairs = pl.LazyFrame({"a": [1, 1, 1, 2], "b": [1, 2, 2, 1]})
+    with pytest.raises(ValueError, match=r"1 upsert keys \['a', 'b'\] appear more than once"):
+        core.validate(pairs, two, None, unique_keys=True)
+    assert core.validate(pairs.head(2), two, None, unique_keys=True).rows == 2
+    assert core.validate(pl.LazyFrame({"id": []}), replace, None, unique_keys=True).rows == 0
 
 
 def test_strict_policy_describes_every_column_that_differs() -> None:
