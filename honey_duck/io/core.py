@@ -476,11 +476,14 @@ def validate(
     settings: WriteSettings,
     partitions: PartitionSlice | None,
     refusals: Sequence[Refusal] = (),
+    unique_keys: bool = False,
 ) -> Checked:
     """Check, before anything is written, everything that would make the write wrong.
 
     One streaming pass computes the row count, rows per partition, rows outside the slice,
-    null keys, duplicate keys and the values the target would not keep (`refusals`).
+    null keys, duplicate keys and the values the target would not keep (`refusals`). Keys are
+    checked for an upsert, and for every mode when `unique_keys` (a target whose rows are keyed
+    by them, such as a compacted topic, would silently keep one of two rows with one key).
     """
     schema = frame.collect_schema()
     aggregates: list[pl.Expr] = [pl.len().alias("__rows")]
@@ -491,16 +494,27 @@ def validate(
             aggregates.append(part.predicate(schema).sum().alias(f"__part_{i}"))
         inside = partitions.predicate(schema)
         aggregates.append((~inside.fill_null(False)).sum().alias("__outside"))
-    keys = list(settings.keys) if settings.mode is WriteMode.UPSERT else []
+    keyed = settings.mode is WriteMode.UPSERT or unique_keys
+    keys = list(settings.keys) if keyed else []
     missing = [k for k in keys if k not in schema]
     if missing:
         raise ValueError(f"upsert key columns {missing} are not in the data")
     if keys:
         aggregates.append(pl.any_horizontal(pl.col(keys).is_null()).sum().alias("__null_keys"))
-    queries = [frame.select(aggregates)]
-    if keys:
+    # one key column: its distinct count, in the same pass (a hash set of the keys, about two
+    # thirds of the memory of a group_by's table); the group_by then runs only to describe
+    # duplicates found. Several key columns: the group_by itself.
+    single = len(keys) == 1
+    if single:
+        aggregates.append(pl.col(keys[0]).n_unique().alias("__distinct"))
+
+    def duplicates() -> pl.LazyFrame:
         dupes = frame.group_by(keys).len().filter(pl.col("len") > 1)
-        queries.append(dupes.select(pl.len(), pl.struct(keys).head(3).implode().alias("ex")))
+        return dupes.select(pl.len(), pl.struct(keys).head(3).implode().alias("ex"))
+
+    queries = [frame.select(aggregates)]
+    if keys and not single:
+        queries.append(duplicates())
     results = pl.collect_all(queries, engine="streaming")
     stats = results[0].row(0, named=True)
     if partitions is not None and stats["__outside"]:
@@ -521,7 +535,9 @@ def validate(
         raise ValueError("; ".join(_refused(frame, r, n) for r, n in refused if n))
     if keys and stats["__null_keys"]:
         raise ValueError(f"{stats['__null_keys']} rows have a null in upsert keys {keys}")
-    if keys and results[1].item(0, 0):
+    if single and stats["__distinct"] < stats["__rows"]:
+        results.append(duplicates().collect(engine="streaming"))
+    if keys and len(results) > 1 and results[1].item(0, 0):
         examples = results[1].item(0, 1).to_list()
         raise ValueError(
             f"{results[1].item(0, 0)} upsert keys {keys} appear more than once in the data"

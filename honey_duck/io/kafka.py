@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import dagster as dg
@@ -44,6 +44,9 @@ TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 # Room a record batch needs around one message's value (batch and record headers, the key and
 # our three headers are added on top): a value larger than the limit minus this is refused.
 BATCH_OVERHEAD = 512
+# How long a committed transaction's last messages may take to become visible to
+# `read_committed` consumers (a broker writes the commit markers after it acknowledges).
+VISIBLE_WITHIN_SECONDS = 5.0
 
 # The run being written (its id goes into every message's headers): set by the manager.
 _RUN_ID: contextvars.ContextVar[str] = contextvars.ContextVar("honey_duck_kafka_run", default="")
@@ -65,6 +68,12 @@ DELETE = Capabilities(
         " upsert; cleanup_policy='compact' with `upsert_keys` can"
     ),
 )
+
+
+class CommitNotVisible(RuntimeError):
+    """The broker acknowledged a commit whose messages `read_committed` consumers cannot see
+    (a broker that restarted between the last delivery and the commit may have forgotten the
+    transaction): a replace or upsert is retried whole, an append raises OutcomeUnknown."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,6 +385,62 @@ def _connect_failed(settings: KafkaSettings, exc: BaseException) -> ConnectFaile
     return ConnectFailed(f"cannot connect to Kafka at {settings.bootstrap}: {exc}", transient)
 
 
+def invisible(
+    settings: KafkaSettings,
+    last: Mapping[tuple[str, int], int],
+    wait: float,
+    from_beginning: bool = False,
+) -> list[tuple[str, int]]:
+    """The topic-partitions whose `last` offset a `read_committed` consumer does not see.
+
+    Each partition is fetched from that offset (or from its beginning): the message itself
+    must come back; a later offset, or the partition's end past it, means it was skipped as
+    aborted. The partition's end before it means the commit markers are still on their way:
+    polling goes on until `wait` seconds pass without a message.
+    """
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException
+    from confluent_kafka import TopicPartition as TP
+
+    pending = dict(last)
+    skipped: list[tuple[str, int]] = []
+    if not pending:
+        return skipped
+    consumer = Consumer(settings.consumer())
+    try:
+        consumer.assign(
+            [
+                TP(topic, p, OFFSET_BEGINNING if from_beginning else offset)
+                for (topic, p), offset in pending.items()
+            ]
+        )
+        deadline = time.monotonic() + wait
+        while pending and (left := deadline - time.monotonic()) > 0:
+            try:
+                message = consumer.poll(min(left, 0.5))
+            except KafkaException:
+                continue  # not confirmed: the deadline decides
+            if message is None:
+                continue
+            where = (message.topic(), message.partition())
+            if where not in pending:
+                continue
+            error = message.error()
+            at_end = error is not None and error.code() == KafkaError._PARTITION_EOF
+            if error is not None and not at_end:
+                continue
+            if not at_end:
+                deadline = time.monotonic() + wait  # progress
+            if message.offset() == pending[where] and not at_end:
+                del pending[where]  # visible
+            elif message.offset() > pending[where]:
+                skipped.append(where)
+                del pending[where]
+    finally:
+        with suppress(Exception):
+            consumer.close()
+    return sorted([*skipped, *pending])
+
+
 def last_per_key(
     messages: Iterator[tuple[bytes | None, bytes | None]],
 ) -> dict[bytes | None, bytes | None]:
@@ -515,20 +580,33 @@ class KafkaSession(RecordedSchema, Session):
             return 1_048_588
 
     @contextmanager
-    def transaction(self, location: Topic, partitions: core.PartitionSlice | None) -> Iterator[Any]:
-        """A transactional producer with its transaction begun; committed on success."""
+    def transaction(
+        self,
+        location: Topic,
+        partitions: core.PartitionSlice | None,
+        mode: WriteMode = WriteMode.REPLACE,
+    ) -> Iterator[Any]:
+        """A transactional producer with its transaction begun; committed on success, then
+        checked visible to `read_committed` consumers (see `_check_visible`)."""
         from confluent_kafka import KafkaError, KafkaException, Producer
 
         label = partitions.label() if partitions is not None else ""
         digest = hashlib.sha1(f"{location.name}\0{label}".encode()).hexdigest()[:16]
         lost: list[Any] = []  # every broker went away at some point
+        # the last offset delivered per (topic, partition), the schema record's included:
+        # delivery reports come in order within a partition, so the last one is the highest
+        last: dict[tuple[str, int], int] = {}
 
         def on_error(error: Any) -> None:
             if error.code() == KafkaError._ALL_BROKERS_DOWN:
                 lost.append(error)
 
+        def on_delivery(error: Any, message: Any) -> None:
+            if error is None:
+                last[message.topic(), message.partition()] = message.offset()
+
         conf = self.settings.producer(f"honey_duck-{location.name}-{digest}")
-        producer = Producer({**conf, "error_cb": on_error})
+        producer = Producer({**conf, "error_cb": on_error, "on_delivery": on_delivery})
         try:
             try:
                 producer.init_transactions(self.settings.timeout)
@@ -564,6 +642,7 @@ class KafkaSession(RecordedSchema, Session):
             with suppress(Exception):
                 producer.purge()
                 producer.close()
+        self._check_visible(location, last, mode)
 
     def _commit(self, producer: Any, location: Topic) -> None:
         from confluent_kafka import KafkaException
@@ -580,6 +659,45 @@ class KafkaSession(RecordedSchema, Session):
                 f"the commit of the transaction on topic {location.name!r} may or may not have"
                 f" applied: {exc}"
             ) from exc
+
+    def _check_visible(
+        self, location: Topic, last: Mapping[tuple[str, int], int], mode: WriteMode
+    ) -> None:
+        """Refuse a commit the broker acknowledged but `read_committed` consumers cannot see.
+
+        A broker that restarts between the last delivery and the commit may forget the
+        transaction yet acknowledge its commit (noida-db does; a real broker keeps the state in
+        `__transaction_state`): the last message of every partition written (the schema record
+        too) must come back to a `read_committed` consumer within VISIBLE_WITHIN_SECONDS.
+        """
+        missing = invisible(self.settings, last, VISIBLE_WITHIN_SECONDS)
+        if missing:
+            # noida-db lists a producer's earlier aborted transactions (a fenced zombie's, an
+            # aborted attempt's) in every fetch, so a consumer that starts after their abort
+            # marker skips that producer's later messages too (Kafka lists only those a fetch
+            # overlaps): confirm from the partition's beginning, which a consumer reads right
+            missing = invisible(
+                self.settings,
+                {where: last[where] for where in missing},
+                VISIBLE_WITHIN_SECONDS,
+                from_beginning=True,
+            )
+        if not missing:
+            return
+        where = ", ".join(f"{topic}[{partition}]" for topic, partition in missing)
+        said = (
+            f"the broker acknowledged the commit of the transaction on topic {location.name!r},"
+            f" but read_committed consumers cannot see its last message in {where} (checked"
+            f" for up to {VISIBLE_WITHIN_SECONDS:g} s; a broker restart before the commit can"
+            " lose an open transaction)"
+        )
+        if mode is WriteMode.APPEND:
+            raise OutcomeUnknown(
+                said + "; the append is NOT retried, so that its rows are never published"
+                " twice: check the topic with a read_committed consumer and run it again only if"
+                " its rows are missing"
+            )
+        raise CommitNotVisible(f"{said}; the {mode.value} is retried whole (it rewrites every row)")
 
     # -- the verbs ---------------------------------------------------------------------------
 
@@ -605,9 +723,6 @@ class KafkaSession(RecordedSchema, Session):
             topic.name, self.settings.cleanup_policy, self.settings.partitions
         )
         doc = self.records.document(topic.name) or {}
-        if compact and write.settings.mode is WriteMode.REPLACE:
-            # a compacted topic keeps one message per key: a duplicate would vanish silently
-            core.validate(write.frame, replace(write.settings, mode=WriteMode.UPSERT), None)
         live: set[bytes] = set()
         if compact:
             live = self._live_keys(topic, tombstones, write.partitions)
@@ -621,7 +736,7 @@ class KafkaSession(RecordedSchema, Session):
         headers_for: dict[str, dict[str, str]] = {}
         name = topic.name
 
-        with self.transaction(topic, write.partitions) as producer:
+        with self.transaction(topic, write.partitions, write.settings.mode) as producer:
             for batch in core.iter_batches(frame, write.batch_rows):
                 encoded = batch.select(
                     json_values(schema).alias("value"),
@@ -640,7 +755,8 @@ class KafkaSession(RecordedSchema, Session):
                         headers = headers_for.get(part) or headers_for.setdefault(
                             part, {"asset": topic.asset, "partition": part, "run_id": run_id}
                         )
-                    # no delivery callback: a message the broker refuses fails the commit
+                    # a message the broker refuses fails the commit; the producer-wide
+                    # delivery callback only notes the last offset per partition
                     try:
                         producer.produce(name, value=value, key=key, headers=headers)
                     except BufferError:  # the local queue is full: wait for librdkafka
@@ -850,6 +966,8 @@ class KafkaTarget(Target):
     def transient(self, exc: BaseException) -> bool:
         if isinstance(exc, ConnectFailed):
             return exc.transient
+        if isinstance(exc, CommitNotVisible):  # a replace or upsert: a new transaction redoes it
+            return True
         return _transient_error(kafka_error(exc))
 
     def secrets(self) -> Sequence[str | None]:

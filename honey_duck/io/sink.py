@@ -243,7 +243,12 @@ class SinkIOManager(dg.ConfigurableIOManager):
             core.check_types(incoming, target.unsupported)
             location = target.locate(context.asset_key, _metadata(context))
             with core.stopwatch() as watch:
-                checked = core.validate(frame, settings, partitions, target.refusals(incoming))
+                # one pass: a target that keys every row by `upsert_keys` (a compacted topic)
+                # needs them unique and non-null whatever the mode
+                checked = core.validate(
+                    frame, settings, partitions, target.refusals(incoming),
+                    unique_keys=self.target_capabilities().keyed,
+                )  # fmt: skip
 
                 def attempt() -> tuple[int, dict[str, Any]]:
                     with target.session() as session:

@@ -129,6 +129,22 @@ def test_validate_refuses_duplicate_and_null_upsert_keys() -> None:
         core.validate(pl.LazyFrame({"other": [1]}), upsert, None)
 
 
+def test_validate_checks_keys_of_any_mode_when_asked() -> None:
+    replace = core.WriteSettings(core.WriteMode.REPLACE, keys=("id",))
+    dupes = pl.LazyFrame({"id": [1, 2, 2]})
+    assert core.validate(dupes, replace, None).rows == 3  # keys of a replace: not by default
+    with pytest.raises(ValueError, match=r"1 upsert keys \['id'\] appear more than once"):
+        core.validate(dupes, replace, None, unique_keys=True)
+    with pytest.raises(ValueError, match="null in upsert keys"):
+        core.validate(pl.LazyFrame({"id": [1, None]}), replace, None, unique_keys=True)
+    two = core.WriteSettings(core.WriteMode.REPLACE, keys=("a", "b"))
+    pairs = pl.LazyFrame({"a": [1, 1, 1, 2], "b": [1, 2, 2, 1]})
+    with pytest.raises(ValueError, match=r"1 upsert keys \['a', 'b'\] appear more than once"):
+        core.validate(pairs, two, None, unique_keys=True)
+    assert core.validate(pairs.head(2), two, None, unique_keys=True).rows == 2
+    assert core.validate(pl.LazyFrame({"id": []}), replace, None, unique_keys=True).rows == 0
+
+
 def test_strict_policy_describes_every_column_that_differs() -> None:
     stored = {"id": pl.Int64, "price": pl.Decimal(18, 2), "gone": pl.String}
     incoming = {"id": pl.Int64, "price": pl.Float64, "new": pl.Boolean}

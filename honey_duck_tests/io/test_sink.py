@@ -146,6 +146,27 @@ def test_capabilities_can_follow_configuration_and_demand_keys() -> None:
         check_assets([replace], {"dict_io_manager": KeyedDictIOManager(compacted=False)})
 
 
+def test_a_keyed_target_refuses_duplicate_keys_in_every_mode_before_writing() -> None:
+    """One validation pass: a target keyed by `upsert_keys` needs them unique for a replace
+    too (a compacted topic would keep one of two rows silently); other targets do not."""
+    frame = pl.DataFrame({"id": [1, 2, 2, 3, 3], "v": list("abcde")})
+    replace = {"write_mode": "replace", "upsert_keys": ["id"]}
+    result = run(KeyedDictIOManager(compacted=True), lambda: frame, metadata=replace)
+    message = error_of(result)
+    assert "2 upsert keys ['id'] appear more than once in the data" in message
+    assert "{'id': 2}" in message and "{'id': 3}" in message
+    assert TABLES == {}
+    nulls = pl.DataFrame({"id": [1, None], "v": ["a", "b"]})
+    result = run(KeyedDictIOManager(compacted=True), lambda: nulls, metadata=replace)
+    assert "1 rows have a null in upsert keys ['id']" in error_of(result)
+    assert TABLES == {}
+    # a target that does not key its rows keeps an append's duplicates, as before
+    append = {"write_mode": "append", "upsert_keys": ["id"]}
+    result = run(DictIOManager(), lambda: frame, metadata=append)
+    assert result.success, error_of(result)
+    assert TABLES["t/table"].height == 5
+
+
 def test_the_project_definitions_pass_the_load_time_check(tmp_path) -> None:
     from honey_duck import definitions, environments
 

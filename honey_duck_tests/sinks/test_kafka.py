@@ -729,6 +729,76 @@ def test_a_broker_restart_mid_run_is_retried_and_recovered(
     assert seen["t"].sort("id").equals(smaller)
 
 
+NOT_VISIBLE = "but read_committed consumers cannot see its last message in"
+
+
+def test_a_broker_restart_between_the_last_delivery_and_the_commit_never_hides_a_success(
+    own_broker: list[Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The broker restarts INSIDE the transaction: every message delivered, then the commit.
+
+    noida-db forgets the open transaction yet acknowledges its commit (a real broker keeps it
+    in `__transaction_state`), so `read_committed` consumers would never see those rows. A run
+    must then either succeed with every row visible to a plain consumer, or fail saying so:
+    a replace is retried whole, an append fails (OutcomeUnknown) rather than risk its rows twice.
+    """
+    from honey_duck_dev.services.kafka import Kafka
+
+    port, bootstrap = own_broker[0].port, own_broker[0].bootstrap
+    commit = kafka.KafkaSession._commit
+    commits: list[str] = []
+
+    def restart_then_commit(session: kafka.KafkaSession, producer: Any, location: Any) -> None:
+        if not commits:  # the first attempt: every message is delivered (flushed), not committed
+            own_broker[-1].stop()
+            own_broker.append(Kafka.launch(port=port, data_dir=tmp_path / "kafka"))
+        commits.append(location.name)
+        commit(session, producer, location)
+
+    rows = 50_000
+    frame = pl.DataFrame({"id": list(range(rows)), "v": ["new"] * rows})
+
+    # a replace of a compacted topic
+    io = KafkaIOManager(bootstrap_servers=bootstrap, timeout_seconds=5, retries=3)
+    topic = fresh_topic()
+    assert run(io, lambda: pl.DataFrame({"id": [-1], "v": ["old"]}), metadata=keyed(topic)).success
+    capfd.readouterr()
+    monkeypatch.setattr(kafka.KafkaSession, "_commit", restart_then_commit)
+    result = run(io, lambda: frame, metadata=keyed(topic))
+    logged = capfd.readouterr().err
+    assert len(own_broker) == 2, "the broker was not restarted"
+    if result.success:
+        assert live(bootstrap, topic) == {(i,): {"id": i, "v": "new"} for i in range(rows)}
+        if len(commits) > 1:  # the first commit was caught, said so, and retried whole
+            assert NOT_VISIBLE in logged and "the replace is retried whole" in logged, logged
+    else:
+        assert NOT_VISIBLE in error_of(result)
+
+    # an append to a delete topic: never retried once committed, so never published twice
+    monkeypatch.setattr(kafka.KafkaSession, "_commit", commit)
+    appender = KafkaIOManager(
+        bootstrap_servers=bootstrap, cleanup_policy="delete", timeout_seconds=5, retries=3
+    )
+    log = fresh_topic("log")
+    append = {"topic": log, "write_mode": "append"}
+    assert run(appender, lambda: pl.DataFrame({"id": [-1], "v": ["old"]}), metadata=append).success
+    commits.clear()
+    monkeypatch.setattr(kafka.KafkaSession, "_commit", restart_then_commit)
+    result = run(appender, lambda: frame, metadata=append)
+    assert len(own_broker) == 3, "the broker was not restarted"
+    assert len(commits) == 1  # an append is not retried after its commit
+    seen = len(messages(bootstrap, log))
+    if result.success:
+        assert seen == 1 + rows
+    else:
+        message = error_of(result)
+        assert NOT_VISIBLE in message and "the append is NOT retried" in message, message
+        assert seen in (1, 1 + rows)
+
+
 def test_the_local_stand_in_holds_the_pipeline_tables(local_run) -> None:
     from honey_duck_tests.sinks.readback import assert_duckdb_stand_in_lands
 
