@@ -210,6 +210,7 @@ def test_the_production_pieces_queue_and_run_a_job_launched_over_graphql(
         client = DagsterGraphQLClient(HOST, port_number=web_port, timeout=30)
         _wait_for(lambda: urlopen(f"http://{HOST}:{web_port}/server_info").status == 200,
                   "the webserver", 120, processes)  # fmt: skip
+        ui = client._execute(UI_QUERY)  # what the UI's asset page shows, as the UI asks for it
         run_id = client.submit_job_execution(
             "csv_tables", repository_location_name="honey_duck",
             repository_name="__repository__",
@@ -254,6 +255,31 @@ def test_the_production_pieces_queue_and_run_a_job_launched_over_graphql(
     assert "ASSET_MATERIALIZATION" in events
     assert (tmp_path / "honey_duck_home" / "output" / "csv" / "artworks_summary.csv").is_file()
     assert_secret_kept(dagster_db.password, output)
+
+    # the asset page tells the truth of this (local) environment
+    (node,) = ui["assetNodes"]
+    assert set(node["kinds"]) == {"duckdb", "polars"}  # a stand-in, not a Postgres badge
+    assert "postgres_local.duckdb" in node["description"]
+    entries = {e["label"]: e for e in node["metadataEntries"]}
+    assert entries["dagster/table_name"]["text"] == "postgres.sales_enriched"
+    assert entries["dagster/uri"]["text"].startswith("duckdb://")
+    columns = entries["dagster/column_schema"]["schema"]["columns"]
+    assert columns and all(c["description"] for c in columns)  # the column meanings
+
+
+UI_QUERY = """
+query {
+  assetNodes(assetKeys: [{path: ["postgres", "sales_enriched"]}]) {
+    kinds
+    description
+    metadataEntries {
+      label
+      ... on TextMetadataEntry { text }
+      ... on TableSchemaMetadataEntry { schema { columns { name description } } }
+    }
+  }
+}
+"""
 
 
 def test_the_server_backed_destinations_share_a_capped_pool_per_server(tmp_path: Path) -> None:
