@@ -147,7 +147,7 @@ def _bound_expr(column: str, bound: Bound, schema: pl.Schema) -> pl.Expr:
         raise KeyError(
             f"partition column `{column}` is not in the data (columns: {schema.names()})"
         )
-    col = pl.col(column)
+    col = pl.col(literal_name(column))
     if isinstance(bound, Window):
         dtype = schema[column]
         return (col >= _literal_for(dtype, bound.start)) & (col < _literal_for(dtype, bound.end))
@@ -400,11 +400,29 @@ def check_schema(
     return {**stored, **diff.added}
 
 
+# what a polars (Rust) pattern must escape
+_REGEX_SPECIAL = set("\\.+*?()|[]{}^$#&-~")
+
+
+def literal_name(name: str) -> str:
+    """`name` as polars matches it literally: it reads `*` and `^...$` names as patterns."""
+    if name != "*" and not (name.startswith("^") and name.endswith("$")):
+        return name
+    escaped = "".join(f"\\{c}" if c in _REGEX_SPECIAL else c for c in name)
+    return f"^{escaped}$"  # a pattern that matches only `name`
+
+
+def column(name: str) -> pl.Expr:
+    """The column called `name`, whatever its name looks like (`pl.col` would read `*` or
+    `^a$` as a pattern and pick other columns)."""
+    return pl.col(literal_name(name))
+
+
 def conform(frame: pl.LazyFrame, target: pl.Schema) -> pl.LazyFrame:
     """Order columns as the target has them, filling absent ones with typed nulls."""
     present = frame.collect_schema()
     return frame.select(
-        [pl.col(c) if c in present else pl.lit(None, dtype=t).alias(c) for c, t in target.items()]
+        [column(c) if c in present else pl.lit(None, dtype=t).alias(c) for c, t in target.items()]
     )
 
 

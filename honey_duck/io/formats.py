@@ -16,25 +16,10 @@ from honey_duck.io.core import iter_batches
 
 EXCEL_MAX_ROWS = 1_048_576  # rows per worksheet, header included (Excel's own limit)
 
-_REGEX_SPECIAL = set("\\.+*?()|[]{}^$#&-~")  # what a polars (Rust) pattern must escape
-
-
-def _literal(name: str) -> str:
-    """`name` as polars matches it literally: it reads `*` and `^...$` names as patterns."""
-    if name != "*" and not (name.startswith("^") and name.endswith("$")):
-        return name
-    escaped = "".join(f"\\{c}" if c in _REGEX_SPECIAL else c for c in name)
-    return f"^{escaped}$"  # a pattern that matches only `name`
-
-
-def _column(name: str) -> pl.Expr:
-    """The column called `name`, whatever its name looks like."""
-    return pl.col(_literal(name))
-
 
 def _cast(frame: pl.LazyFrame, types: dict[str, pl.DataType]) -> pl.LazyFrame:
     """`frame` with each column cast to `types[column]`, names taken literally."""
-    return frame.select(_column(c).cast(t) for c, t in types.items())
+    return frame.select(core.column(c).cast(t) for c, t in types.items())
 
 
 def _nested(dtype: pl.DataType) -> bool:
@@ -89,7 +74,7 @@ def _refusals(schema: pl.Schema, bad: Bad, why: str) -> list[core.Refusal]:
     return [
         core.Refusal(column, expr, why)
         for column, dtype in schema.items()
-        if (expr := _any_scalar(_column(column), dtype, bad)) is not None
+        if (expr := _any_scalar(core.column(column), dtype, bad)) is not None
     ]
 
 
@@ -259,7 +244,7 @@ class JsonFormat(FileFormat):
     @staticmethod
     def _non_finite_columns(frame: pl.LazyFrame, schema: pl.Schema) -> set[str]:
         """Columns holding NaN or an infinity somewhere: one streaming pass, float columns only."""
-        checks = {c: _any_scalar(_column(c), t, _non_finite) for c, t in schema.items()}
+        checks = {c: _any_scalar(core.column(c), t, _non_finite) for c, t in schema.items()}
         checks = {c: e for c, e in checks.items() if e is not None}
         if not checks:
             return set()
@@ -337,7 +322,7 @@ _ASTRAL = r"[\x{10000}-\x{10FFFF}]"  # characters that take two UTF-16 code unit
 
 def _excel_refusals(column: str, dtype: pl.DataType) -> list[core.Refusal]:
     """The values of one column an Excel cell would change or cannot hold."""
-    col = _column(column)
+    col = core.column(column)
     if dtype in (pl.Float32, pl.Float64):
         return [core.Refusal(column, ~col.is_finite(), "Excel cells cannot hold NaN or infinities")]
     if dtype in (pl.Int64, pl.UInt64, pl.Int128):
@@ -379,7 +364,7 @@ def _excel_refusals(column: str, dtype: pl.DataType) -> list[core.Refusal]:
 
 def _excel_cell(column: str, dtype: pl.DataType) -> pl.Expr:
     """A column as the Python values its cells take: dates and times as serial numbers."""
-    col = _column(column)
+    col = core.column(column)
     if dtype == pl.Date:
         return (col.cast(pl.Int32) + _EXCEL_DAYS_TO_1970).cast(pl.Float64)
     if isinstance(dtype, pl.Datetime):
@@ -552,7 +537,7 @@ _EXCEL_READ_TYPES: dict[type[pl.DataType], str] = {
 
 def _restore(column: str, dtype: pl.DataType) -> pl.Expr:
     """Cast a column read from Excel back to the type it was written with."""
-    col = _column(column)
+    col = core.column(column)
     if isinstance(dtype, pl.Datetime):
         col = col.cast(pl.Datetime(dtype.time_unit))
         if dtype.time_zone:

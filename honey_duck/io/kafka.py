@@ -124,7 +124,7 @@ def wire_type(dtype: pl.DataType) -> pl.DataType:
 
 def to_wire(name: str, dtype: pl.DataType) -> pl.Expr:
     """A column as it is written into the JSON values."""
-    col = pl.col(name)
+    col = core.column(name)
     if isinstance(dtype, pl.Decimal | pl.Categorical | pl.Enum):
         col = col.cast(pl.String)
     elif dtype == pl.Time:
@@ -140,7 +140,7 @@ def to_wire(name: str, dtype: pl.DataType) -> pl.Expr:
 
 def from_wire(name: str, dtype: pl.DataType) -> pl.Expr:
     """A column read from JSON (as `wire_type`), back to the type it was written with."""
-    col = pl.col(name)
+    col = core.column(name)
     if isinstance(dtype, pl.Decimal | pl.Categorical | pl.Enum):
         col = col.cast(dtype)
     elif dtype == pl.Time:
@@ -166,7 +166,7 @@ def refusals(schema: pl.Schema) -> list[core.Refusal]:
     """Values JSON cannot carry exactly: NaN and infinity, dates outside years 1..9999."""
     found = []
     for name, dtype in schema.items():
-        col = pl.col(name)
+        col = core.column(name)
         if dtype in (pl.Float32, pl.Float64):
             found.append(
                 core.Refusal(

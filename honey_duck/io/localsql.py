@@ -11,6 +11,7 @@ import polars as pl
 import pyarrow as pa
 from pydantic import Field
 
+from honey_duck.io import core
 from honey_duck.io.sink import Target
 from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type
 from honey_duck.io.sql.session import Streamer, arrow_batches, committing
@@ -69,7 +70,7 @@ class DuckDBDialect(Dialect):
             if self.column_type(dtype) == "JSON":
                 casts.append(json_text(name, dtype).alias(name))
             elif isinstance(dtype, pl.Categorical | pl.Enum) or dtype == pl.Null:
-                casts.append(pl.col(name).cast(pl.String))
+                casts.append(core.column(name).cast(pl.String))
         return frame.with_columns(casts) if casts else frame
 
     def polars_type(self, sql_type: str) -> pl.DataType:

@@ -524,7 +524,7 @@ class MongoTarget(Target):
             )  # fmt: skip
         refusals = []
         for name, dtype in schema.items():
-            col = pl.col(name)
+            col = core.column(name)
             if dtype == pl.UInt64:
                 refusals.append(core.Refusal(
                     name, col > 2**63 - 1,

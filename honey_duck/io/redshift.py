@@ -88,7 +88,7 @@ class RedshiftDialect(PostgresDialect):
         casts = []
         for name, dtype in frame.collect_schema().items():
             if isinstance(dtype, pl.Duration):
-                casts.append(pl.col(name).dt.total_microseconds())
+                casts.append(core.column(name).dt.total_microseconds())
             elif (cast := widen(name, dtype)) is not None:
                 casts.append(cast)
         return frame.with_columns(casts) if casts else frame

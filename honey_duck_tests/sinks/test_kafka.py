@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 
 from honey_duck import cli, environments
 from honey_duck.environments import REPO_ROOT
-from honey_duck.io import kafka
+from honey_duck.io import core, kafka
 from honey_duck.io.kafka import SCHEMA_TOPIC, KafkaIOManager
 from honey_duck.io.sink import check_assets
 from honey_duck_tests.io.runs import error_of, run
@@ -586,7 +586,7 @@ def test_sasl_credentials_never_reach_errors_logs_or_metadata(kafka_bootstrap: s
 _KILLED_WRITER = """
 import os, signal, sys
 import polars as pl
-from honey_duck.io import kafka
+from honey_duck.io import core, kafka
 from honey_duck.io.kafka import KafkaIOManager
 from honey_duck_tests.io.runs import run
 
@@ -865,7 +865,7 @@ def test_any_frame_of_the_claimed_types_round_trips(
         io, lambda: frame, metadata=keyed(topic, KEY), consume=lambda table: seen.update(t=table)
     )
     floats = [c for c, t in frame.schema.items() if t in (pl.Float32, pl.Float64)]
-    bad = [c for c in floats if frame.select((~pl.col(c).is_finite()).any()).item()]
+    bad = [c for c in floats if frame.select((~core.column(c).is_finite()).any()).item()]
     if bad:
         message = error_of(result)
         assert any(f"column `{c}`" in message for c in bad) and "NaN or infinity" in message

@@ -457,7 +457,7 @@ def test_any_frame_of_the_claimed_types_round_trips(
     assert result.success, error_of(result)
     # Redshift keeps durations as microseconds (the README's type table)
     expected = frame.with_columns(
-        pl.col(c).dt.total_microseconds() for c, t in frame.schema.items() if t == pl.Duration
+        core.column(c).dt.total_microseconds() for c, t in frame.schema.items() if t == pl.Duration
     )
     back = seen["t"]
     roundtrip.assert_columns_equal(expected, {c: back[c].to_list() for c in back.columns})

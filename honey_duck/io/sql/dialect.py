@@ -160,7 +160,7 @@ class Dialect:
 
 def json_text(column: str, dtype: pl.DataType) -> pl.Expr:
     """A struct or list column as JSON text, null where the value is null (not "null")."""
-    col = pl.col(column)
+    col = core.column(column)
     # polars JSON-encodes structs only, so a list travels wrapped in one: {"v":[...]}
     text = (
         col.struct.json_encode()
@@ -172,7 +172,7 @@ def json_text(column: str, dtype: pl.DataType) -> pl.Expr:
 
 def widen(column: str, dtype: pl.DataType) -> pl.Expr | None:
     """The cast a server without unsigned, 8-bit, categorical or nanosecond types needs."""
-    col = pl.col(column)
+    col = core.column(column)
     if dtype in (pl.Int8, pl.UInt8):
         return col.cast(pl.Int16)
     if dtype == pl.UInt16:

@@ -116,7 +116,7 @@ def nul_refusals(schema: pl.Schema, server: str) -> list[core.Refusal]:
     """Refuse text holding NUL (`\\x00`): PostgreSQL's text and jsonb cannot store it at all."""
     refusals = []
     for name, dtype in schema.items():
-        col = pl.col(name)
+        col = core.column(name)
         if isinstance(dtype, pl.String | pl.Categorical | pl.Enum):
             bad = col.cast(pl.String).str.contains("\x00", literal=True)
         elif isinstance(dtype, pl.List | pl.Array) and dtype.inner == pl.String:
