@@ -7,6 +7,7 @@ every IO manager of ours promises.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -737,6 +738,21 @@ def partition_observations(
             meta["dagster/partition_row_count"] = dg.MetadataValue.int(written)
         observations.append(dg.AssetObservation(key, partition=part.key, metadata=meta))
     return observations
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host runs with this PID (one of another user's counts).
+
+    Targets that name their leftovers after the writer's host and PID (staging files,
+    staging collections) ask this before reclaiming one.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def scan_frames(

@@ -35,6 +35,8 @@ from typing import Any
 
 from upath import UPath
 
+from honey_duck.io import core
+
 HOST = socket.gethostname().replace(".", "-")  # leftover names are split on dots
 PENDING_PREFIX = ".publishing."  # `.publishing.<writer>.json` in an asset's folder
 SCRATCH = Path(tempfile.gettempdir()) / "honey_duck_files"  # local copies for remote files
@@ -62,13 +64,7 @@ def _dead(name: str, modified: float, stale_after: float, own_too: bool = False)
         return time.time() - modified > stale_after
     if host != HOST or (own_too and pid == os.getpid()):
         return time.time() - modified > stale_after
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, under another user
-        return False
-    return False
+    return not core.pid_alive(pid)
 
 
 SAMPLE_BYTES = 64 * 1024

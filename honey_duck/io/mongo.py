@@ -35,7 +35,7 @@ from pydantic import Field
 
 from honey_duck.io import core
 from honey_duck.io.faults import ConnectFailed, OutcomeUnknown
-from honey_duck.io.records import SchemaRecord
+from honey_duck.io.records import SchemaRecord, now
 from honey_duck.io.sink import Capabilities, Session, SinkIOManager, Target, Write
 
 RECORDS = "_honey_duck_schemas"
@@ -676,7 +676,7 @@ class MongoSession(Session):
     def save_record(
         self, location: Collection, schema: Mapping[str, Any], keys: Sequence[str], **extra: Any
     ) -> None:
-        record = SchemaRecord(pl.Schema(schema), tuple(keys), _now())
+        record = SchemaRecord(pl.Schema(schema), tuple(keys), now())
         self.db(location)[RECORDS].update_one(
             {"_id": location.name},
             {"$set": {"current": record.to_json()}, "$unset": {"next": "", "pending_slices": ""}}
@@ -786,7 +786,7 @@ class MongoSession(Session):
             db[staging].create_index(list(index["key"].items()), **options)
         if keys and not any(i.get("unique") and list(i["key"]) == list(keys) for i in indexes):
             self._unique_index(db[staging], keys)
-        record = SchemaRecord(pl.Schema(write.schema), tuple(keys), _now())
+        record = SchemaRecord(pl.Schema(write.schema), tuple(keys), now())
         db[RECORDS].update_one(
             {"_id": location.name},
             {"$set": {"next": {"staging": staging, "record": record.to_json()}}},
@@ -805,7 +805,7 @@ class MongoSession(Session):
             if not name.startswith(prefix):
                 continue
             pid = name[len(prefix) :]
-            if name != ours and pid.isdigit() and _alive(int(pid)):
+            if name != ours and pid.isdigit() and core.pid_alive(int(pid)):
                 continue
             if name == pending:
                 db[RECORDS].update_one({"_id": location.name}, {"$unset": {"next": ""}})
@@ -839,7 +839,7 @@ class MongoSession(Session):
         self._unique_index(collection, keys)
         collection.delete_many(query)
         self._insert(collection, write)
-        record = SchemaRecord(pl.Schema(write.schema), tuple(keys), _now())
+        record = SchemaRecord(pl.Schema(write.schema), tuple(keys), now())
         records.update_one(
             {"_id": location.name},
             {"$set": {"current": record.to_json()}, "$pull": {"pending_slices": label}},
@@ -930,20 +930,6 @@ def scan(target: MongoTarget, location: Collection, schema: pl.Schema, query: di
             client.close()
 
     return core.scan_frames(frames, schema)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ class FolderRecords(RecordStore):
 
     def save(self, name: str, record: SchemaRecord) -> None:
         path = self._path(name)
-        stamped = record if record.written else replace(record, written=_now())
+        stamped = record if record.written else replace(record, written=now())
         self.folder.mkdir(parents=True, exist_ok=True)
         if path.protocol in ("", "file", "local"):
             staged = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -98,7 +98,8 @@ class FolderRecords(RecordStore):
             path.write_text(stamped.dumps())  # one PUT: atomic for readers
 
 
-def _now() -> str:
+def now() -> str:
+    """The time a record is written, as records keep it (UTC, to the second)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
