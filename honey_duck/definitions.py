@@ -8,6 +8,7 @@ from honey_duck import environments, pipeline, preflight
 from honey_duck.environments import Environment
 from honey_duck.io.faults import redact
 from honey_duck.io.files import FileIOManager
+from honey_duck.io.reconcile import reconcile_checks
 from honey_duck.io.sink import SinkIOManager, check_assets
 from honey_duck.sinks import SINKS
 
@@ -45,12 +46,25 @@ def build(env: Environment) -> dg.Definitions:
     all_jobs = jobs()
     return dg.Definitions(
         assets=assets,
-        asset_checks=pipeline.asset_checks,
+        asset_checks=[*pipeline.asset_checks, *destination_checks(resources)],
         resources=resources,
         jobs=all_jobs,
         schedules=monthly_schedules(all_jobs),
         sensors=[run_failure_alert],
     )
+
+
+def destination_checks(resources: dict[str, object]) -> list[dg.AssetChecksDefinition]:
+    """A reconciliation check beside every destination asset (`honey_duck.io.reconcile`)."""
+    checks = []
+    for word, sink in SINKS.items():
+        key = f"{word}_io_manager"
+        manager = resources[key]
+        if isinstance(manager, SinkIOManager):
+            checks += reconcile_checks(sink.assets, key)
+        elif hasattr(sink, "readback"):  # an official manager: its sink module reads it
+            checks += reconcile_checks(sink.assets, key, sink.readback, manager)
+    return checks
 
 
 def monthly_schedules(

@@ -31,7 +31,7 @@ from honey_duck.io.formats import (
     utf16_prefix,
 )
 from honey_duck.io.records import SchemaRecord
-from honey_duck.io.sink import Session, SinkIOManager, Target, Write
+from honey_duck.io.sink import Landing, Session, SinkIOManager, Target, Write
 
 REMOTE_PROTOCOLS = ("s3", "s3a", "gs", "gcs", "abfs", "abfss", "az")
 SCHEMA_SUFFIX = ".schema"  # JSON inside; a name folder readers filtering by extension skip
@@ -108,6 +108,9 @@ class FileTarget(Target):
 
     def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
         return self.fmt.refusals(schema)
+
+    def landing(self, dtype: pl.DataType) -> Landing:
+        return self.fmt.landing(dtype)
 
     def locate(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> dg.AssetKey:
         return key

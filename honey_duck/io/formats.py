@@ -13,6 +13,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from honey_duck.io import core
 from honey_duck.io.core import iter_batches
+from honey_duck.io.sink import Landing
 
 EXCEL_MAX_ROWS = 1_048_576  # rows per worksheet, header included (Excel's own limit)
 
@@ -138,6 +139,10 @@ class FileFormat:
     def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
         """Values of `schema`'s columns this format cannot hold exactly (refused before writing)."""
         return []
+
+    def landing(self, dtype: pl.DataType) -> Landing:
+        """What a column of `dtype` reads back as: the type it was written with, by default."""
+        return Landing(dtype)
 
     def write(
         self, frame: pl.LazyFrame, path: Destination, *, batch_rows: int, title: str
@@ -413,6 +418,18 @@ class ExcelFormat(FileFormat):
 
     def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
         return [r for c, t in schema.items() for r in _excel_refusals(c, t)]
+
+    def landing(self, dtype: pl.DataType) -> Landing:
+        if not isinstance(dtype, pl.Datetime):
+            return Landing(dtype)
+        zone = dtype.time_zone
+
+        def whole_milliseconds(expr: pl.Expr) -> pl.Expr:
+            # what `_excel_cell` writes: the epoch in whole milliseconds (UTC for aware values)
+            utc = pl.from_epoch(expr.dt.epoch("ms"), time_unit="ms")
+            return utc.dt.replace_time_zone("UTC").dt.convert_time_zone(zone) if zone else utc
+
+        return Landing(dtype, whole_milliseconds, "truncated to whole milliseconds")
 
     def write(self, frame: pl.LazyFrame, path: str, *, batch_rows: int, title: str) -> int | None:
         import xlsxwriter

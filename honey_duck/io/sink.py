@@ -76,6 +76,27 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class Landing:
+    """What a column of one polars type becomes in a target: one row of its type table.
+
+    `dtype` is the type the target's reader returns (None: inferred from the stored values,
+    as JSON structs in SQL are); `change` is a declared change of value the target makes on
+    the way (Excel keeps whole milliseconds), applied before the cast; `note` says so in words.
+    The reconciliation checks compare what landed with the asset's rows after exactly these
+    conversions, so a declared one is no false alarm and an undeclared one is caught.
+    """
+
+    dtype: pl.DataType | None
+    change: Callable[[pl.Expr], pl.Expr] | None = None
+    note: str = ""
+
+    def convert(self, expr: pl.Expr) -> pl.Expr:
+        """`expr` (a column as the asset produced it) as the target's reader returns it."""
+        changed = self.change(expr) if self.change is not None else expr
+        return changed if self.dtype is None else changed.cast(self.dtype)
+
+
+@dataclass(frozen=True)
 class Write:
     """Everything a session needs for one write, decided by the flow before any byte moves."""
 
@@ -155,6 +176,10 @@ class Target(abc.ABC):
     def column_type(self, dtype: pl.DataType) -> Any:
         """The target's own type for `dtype`, as `Session.stored_schema` reports stored ones."""
         return dtype
+
+    def landing(self, dtype: pl.DataType) -> Landing:
+        """What a column of `dtype` reads back as (for a type `unsupported` accepts)."""
+        return Landing(dtype)
 
     @abc.abstractmethod
     def locate(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> Any:
@@ -299,32 +324,80 @@ class SinkIOManager(dg.ConfigurableIOManager):
     # -- reading ----------------------------------------------------------------------------
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame:
-        asset = context.asset_key.to_user_string()
-        target = self.target()
-        partitions: core.PartitionSlice | None = None
-        with _labelled(target, asset, lambda: partitions, "cannot read: ") as secrets:
-            metadata = _metadata(context)
-            partitions = core.read_slice_from_context(context, metadata.get(core.PARTITION_EXPR))
-            location = target.locate(context.asset_key, metadata)
-            columns = core.input_columns(context)
+        metadata = _metadata(context)
+        lazy = core.is_lazy_annotation(context)
+        frame = self.read(
+            context.asset_key,
+            metadata,
+            lambda: core.read_slice_from_context(context, metadata.get(core.PARTITION_EXPR)),
+            core.input_columns(context),
+            lazy=lazy,
+            warn=context.log.warning,
+        )
+        return frame.lazy() if lazy else frame
 
-            lazy = core.is_lazy_annotation(context)
+    def read(
+        self,
+        key: dg.AssetKey,
+        metadata: Mapping[str, Any],
+        partitions: Callable[[], core.PartitionSlice | None] | core.PartitionSlice | None,
+        columns: Sequence[str] | None = None,
+        *,
+        lazy: bool = True,
+        warn: Callable[[str], Any] | None = None,
+    ) -> pl.DataFrame | pl.LazyFrame:
+        """The stored rows of `key` (only `columns`, only `partitions`), retried and labelled.
+
+        A DataFrame reader (`lazy=False`) has its rows fetched here, inside the retries and the
+        error labelling; a LazyFrame reader's are fetched when it collects.
+        """
+        asset = key.to_user_string()
+        target = self.target()
+        sliced: core.PartitionSlice | None = None
+        with _labelled(target, asset, lambda: sliced, "cannot read: ") as secrets:
+            sliced = partitions() if callable(partitions) else partitions
+            location = target.locate(key, metadata)
 
             def attempt() -> pl.DataFrame | pl.LazyFrame:
                 with target.session() as session:
-                    frame = session.read(location, columns, partitions)
-                    # a DataFrame consumer's rows are fetched here, inside the retries and
-                    # the error labelling; a LazyFrame consumer's when it collects
+                    frame = session.read(location, columns, sliced)
                     return frame if lazy or isinstance(frame, pl.DataFrame) else frame.collect()
 
             def log_retry(n: int, exc: BaseException) -> None:
-                context.log.warning(
-                    f"{target.word} sink, `{asset}`: read retry {n} after:"
-                    f" {redact(str(exc), secrets)}"
-                )
+                if warn is not None:
+                    warn(
+                        f"{target.word} sink, `{asset}`: read retry {n} after:"
+                        f" {redact(str(exc), secrets)}"
+                    )
 
-            frame = Retry(attempts=self.retries + 1).run(attempt, target.transient, log_retry)
-        return frame.lazy() if lazy else frame
+            return Retry(attempts=self.retries + 1).run(attempt, target.transient, log_retry)
+
+    def readback(self) -> TargetReadback:
+        """This manager as a reconciliation check reads it: its reader and its type table."""
+        return TargetReadback(self)
+
+
+class TargetReadback:
+    """A sink-seam manager's reader and type table, as `honey_duck.io.reconcile` uses them."""
+
+    def __init__(self, manager: SinkIOManager) -> None:
+        self.manager = manager
+        self.target = manager.target()
+        self.word = self.target.word
+
+    def landing(self, dtype: pl.DataType) -> Landing:
+        return self.target.landing(dtype)
+
+    def name(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> str:
+        return self.target.table_name(self.target.locate(key, metadata))
+
+    def read(
+        self,
+        key: dg.AssetKey,
+        metadata: Mapping[str, Any],
+        partitions: core.PartitionSlice | None,
+    ) -> pl.DataFrame | pl.LazyFrame:
+        return self.manager.read(key, metadata, partitions)
 
 
 def write_through(

@@ -17,6 +17,12 @@ MODES: Mapping[str, Mapping[str, Any]] = {
     "artworks_summary": {"write_mode": "upsert", "upsert_keys": ["artwork_id"]},
     "sales_monthly": {"write_mode": "replace"},
 }
+# The columns that name a row, shown as examples when a reconciliation check finds a difference.
+ROW_KEYS = {
+    "sales_enriched": ["sale_id"],
+    "artworks_summary": ["artwork_id"],
+    "sales_monthly": ["sale_id"],
+}
 DESCRIPTIONS = {
     "sales_enriched": "Every sale with its artwork, artist and price tier",
     "artworks_summary": "One row per artwork: sales count, revenue, first and last sale",
@@ -46,6 +52,7 @@ def sink_assets(
 
     def build(table: str, **partitioning: Any) -> dg.AssetsDefinition:
         metadata = dict((overrides or {}).get(table, MODES[table])) if modes else {}
+        metadata["reconcile_keys"] = ROW_KEYS[table]
         metadata.update(column_metadata(table))  # the columns and what they mean, in the UI
         if partitioning:
             metadata["partition_expr"] = "sale_date"

@@ -17,7 +17,7 @@ import polars as pl
 from pydantic import Field
 
 from honey_duck.io import core
-from honey_duck.io.sink import SinkIOManager, Target, Write, write_through
+from honey_duck.io.sink import Landing, SinkIOManager, Target, Write, write_through
 from honey_duck.io.sql.dialect import Column, Cursor, Dialect, Table, json_text
 from honey_duck.io.sql.session import Loader, SqlSession, Streamer
 
@@ -73,6 +73,14 @@ class SqlTarget(Target):
 
     def column_type(self, dtype: pl.DataType) -> Column:
         return sql_column(self.dialect(), dtype)
+
+    def landing(self, dtype: pl.DataType) -> Landing:
+        dialect = self.dialect()
+        sql_type = dialect.column_type(dtype)
+        _, read_as = dialect.read_column("c", sql_type)
+        if isinstance(read_as, pl.Struct):
+            return Landing(None, note=f"{sql_type}, decoded on read (fields from the values)")
+        return Landing(read_as or dialect.polars_type(sql_type))
 
     def locate(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> Table:
         return table_for(key, metadata, self.default_schema)
