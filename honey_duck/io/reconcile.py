@@ -31,6 +31,7 @@ import polars as pl
 
 from honey_duck.io import core
 from honey_duck.io.core import WriteMode
+from honey_duck.io.faults import redact
 from honey_duck.io.sink import Landing
 
 CHECK_NAME = "reconciles_with_source"
@@ -104,12 +105,10 @@ def _combine(found: Mapping[str, Any], prefix: str) -> int:
 
 def row_hash(schema: pl.Schema) -> pl.Expr:
     """One 64-bit hash of each whole row (columns in `schema`'s order)."""
-    fields = [
-        _hashable(core.column(c), t).alias(f"c{i}") for i, (c, t) in enumerate(schema.items())
-    ]
+    fields = {f"c{i}": _hashable(core.column(c), t) for i, (c, t) in enumerate(schema.items())}
     if not fields:
         return pl.lit(0, dtype=pl.UInt64)
-    return pl.struct(fields).hash(_SEED)
+    return pl.struct(**fields).hash(_SEED)
 
 
 def figures(frame: pl.LazyFrame, schema: pl.Schema) -> Figures:
@@ -251,7 +250,11 @@ def compare(
     kept = landed.select(core.column(c) for c in common)
     usable_keys = [k for k in keys if k in schema]
     if only_expected_keys and usable_keys:
-        kept = kept.join(converted.select(usable_keys).unique(), on=usable_keys, how="semi")
+        kept = kept.join(
+            converted.select(core.column(k) for k in usable_keys).unique(),
+            on=usable_keys,
+            how="semi",
+        )
     result.expected = figures(converted, schema)
     result.landed = figures(kept, schema)
     e, g = result.expected, result.landed
@@ -299,8 +302,8 @@ def examples(
     theirs = landed.select(*(core.column(c) for c in shown), row_hash(schema).alias(h))
     only_ours, only_theirs = pl.collect_all(
         [
-            ours.join(theirs.select(h), on=h, how="anti").select(shown).head(limit),
-            theirs.join(ours.select(h), on=h, how="anti").select(shown).head(limit),
+            ours.join(theirs.select(h), on=h, how="anti").drop(h).head(limit),
+            theirs.join(ours.select(h), on=h, how="anti").drop(h).head(limit),
         ],
         engine="streaming",
     )
@@ -433,15 +436,24 @@ def _define(
                 metadata.get(core.PARTITION_EXPR),
                 asset,
             )
-        landed = core.as_lazy(readback.read(key, metadata, partitions))
-        result = compare(
-            readback.name(key, metadata),
-            core.as_lazy(expected),
-            landed,
-            readback.landing,
-            keys,
-            only_expected_keys=upsert,
-        )
+        name = readback.name(key, metadata)
+        try:
+            result = compare(
+                name,
+                core.as_lazy(expected),
+                core.as_lazy(readback.read(key, metadata, partitions)),
+                readback.landing,
+                keys,
+                only_expected_keys=upsert,
+            )
+        except Exception as exc:  # an unreadable target fails the check, saying why
+            secrets = readback.secrets() if hasattr(readback, "secrets") else ()
+            cause = redact(str(exc), secrets)
+            return dg.AssetCheckResult(
+                passed=False,
+                description=f"`{name}` could not be read back: {cause}",
+                metadata={"honey_duck/target": name},
+            )
         return dg.AssetCheckResult(
             passed=result.passed,
             description=result.description(),

@@ -391,6 +391,9 @@ class TargetReadback:
     def name(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> str:
         return self.target.table_name(self.target.locate(key, metadata))
 
+    def secrets(self) -> Sequence[str | None]:
+        return self.target.secrets()
+
     def read(
         self,
         key: dg.AssetKey,
