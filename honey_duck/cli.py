@@ -70,6 +70,14 @@ class Landed:
     seconds: float = 0.0
     runs: set[str] = field(default_factory=set)
     status: str = "ok"  # or "FAILED", "skipped" (downstream of a failure), "not run" (a later run)
+    checks_passed: int = 0
+    checks_failed: dict[str, str] = field(default_factory=dict)  # check (and partition): why
+
+    def checks(self) -> str:
+        """The summary's cell: how the asset's checks went."""
+        if self.checks_failed:
+            return f"FAILED {len(self.checks_failed)}"
+        return f"{self.checks_passed} ok" if self.checks_passed else "-"
 
 
 @dataclass
@@ -221,6 +229,18 @@ def _collect(result: dg.ExecuteInProcessResult, graph, landed: dict) -> None:
         if e.event_type_value == "STEP_SUCCESS"
     }
     run_id = result.run_id
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        data = event.event_specific_data
+        entry = landed.setdefault(
+            data.asset_key, Landed(group=graph.get(data.asset_key).group_name)
+        )
+        if data.passed:
+            entry.checks_passed += 1
+        else:
+            where = f" ({event.partition})" if event.partition else ""
+            entry.checks_failed[f"{data.check_name}{where}"] = data.description or ""
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         key = materialization.asset_key
@@ -268,7 +288,7 @@ def _parquet_rows(where: str, partition: str | None) -> int | None:
 def summary(landed: dict[dg.AssetKey, Landed]) -> str:
     """The closing table: group, asset, rows, where it landed, seconds."""
     ordered = sorted(landed.items(), key=lambda kv: (kv[1].group, kv[0].to_user_string()))
-    table = [("group", "asset", "rows", "where it landed", "seconds")]
+    table = [("group", "asset", "rows", "where it landed", "seconds", "checks")]
     table += [
         (
             e.group,
@@ -276,10 +296,11 @@ def summary(landed: dict[dg.AssetKey, Landed]) -> str:
             "-" if e.rows is None else f"{e.rows:,}",
             e.where or ("-" if e.status == "ok" else e.status),
             f"{e.seconds:.2f}",
+            e.checks(),
         )
         for k, e in ordered
     ]
-    widths = [max(len(r[i]) for r in table) for i in range(5)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     lines = []
     for row in table:
         cells = [
@@ -313,8 +334,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"honey-duck: {exc}", file=sys.stderr)
         return 2
     print("\n" + summary(landed))
+    failed_checks = [
+        f"  {k.to_user_string()}:{name}: {why}"
+        for k, e in sorted(landed.items(), key=lambda kv: kv[0].to_user_string())
+        for name, why in e.checks_failed.items()
+    ]
+    if failed_checks:
+        print("\nchecks that FAILED:\n" + "\n".join(failed_checks))
     print("\n" + outcome(landed, time.perf_counter() - started))
-    return 0 if ok else 1
+    return 0 if ok and not failed_checks else 1
 
 
 def outcome(landed: dict[dg.AssetKey, Landed], seconds: float) -> str:
@@ -327,6 +355,11 @@ def outcome(landed: dict[dg.AssetKey, Landed], seconds: float) -> str:
     skipped = sum(1 for e in landed.values() if e.status in ("skipped", "not run"))
     if skipped:
         line += f"; {skipped} more not materialized because of it"
+    passed = sum(e.checks_passed for e in landed.values())
+    failed_checks = sum(len(e.checks_failed) for e in landed.values())
+    if passed or failed_checks:
+        line += f"; checks: {passed} passed"
+        line += f", {failed_checks} FAILED" if failed_checks else ""
     return line
 
 

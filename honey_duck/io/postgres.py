@@ -215,7 +215,7 @@ class PostgresTarget(SqlTarget):
         return pl.from_arrow(cursor.fetch_arrow_table())  # type: ignore[attr-defined,return-value]
 
     def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
-        return nul_refusals(schema, "PostgreSQL")
+        return super().refusals(schema) + nul_refusals(schema, "PostgreSQL")
 
     def streamer(self) -> Streamer:
         return self.stream

@@ -33,7 +33,7 @@ from honey_duck.io.postgres import (
     ingest,
 )
 from honey_duck.io.postgres import TYPES as POSTGRES_TYPES
-from honey_duck.io.sink import Target
+from honey_duck.io.sink import Landing, Target
 from honey_duck.io.sql.dialect import Cursor, Dialect, Table, json_text, parse_type, widen
 from honey_duck.io.sql.session import Streamer, committing
 from honey_duck.io.sql.target import SqlIOManager, SqlTarget, nul_refusals
@@ -373,8 +373,14 @@ class RedshiftTarget(SqlTarget):
         # stays Int16 and an empty or all-null column keeps its type.
         return pl.DataFrame(cursor.fetchall(), schema=dict(schema), orient="row")
 
+    def landing(self, dtype: pl.DataType) -> Landing:
+        if isinstance(dtype, pl.Duration):  # Redshift cannot load intervals from Parquet
+            return Landing(pl.Int64(), lambda e: e.dt.total_microseconds(), "microseconds")
+        return super().landing(dtype)
+
     def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
-        return nul_refusals(schema, "Redshift" if self.c.engine == "redshift" else "PostgreSQL")
+        server = "Redshift" if self.c.engine == "redshift" else "PostgreSQL"
+        return super().refusals(schema) + nul_refusals(schema, server)
 
     def streamer(self) -> Streamer | None:
         if self.c.engine != "postgres":

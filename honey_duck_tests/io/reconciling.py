@@ -47,12 +47,14 @@ class Reconciled:
 
     def check(self) -> Verdict:
         """Run only the reconciliation check against what the target holds now."""
-        job = dg.define_asset_job(
-            "check_only", selection=dg.AssetSelection.checks(self.check_key)
-        ).resolve(asset_graph=self.defs.resolve_asset_graph())
         return _verdict(
-            job.execute_in_process(
+            dg.materialize(
+                [*self.defs.assets, *self.defs.asset_checks],  # type: ignore[list-item]
                 resources=self.defs.resources,
+                # the source again (the same rows): Dagster infers a job's partitions from its
+                # assets, and a job of partitioned checks alone has none
+                selection=dg.AssetSelection.assets("source")
+                | dg.AssetSelection.checks(self.check_key),
                 partition_key=self.partition_key,
                 tags=dict(self.tags or {}),
                 raise_on_error=False,
@@ -91,10 +93,12 @@ def reconciled(
     tags: Mapping[str, str] | None = None,
     key: dg.AssetKey = KEY,
     readback: Any = None,
+    eager: bool = False,
 ) -> Reconciled:
     """`source` (kept as Parquet in `tmp_path`) and `key` written from it through `manager`.
 
-    `readback` (a sink module's `readback` function) wraps an official manager.
+    `readback` (a sink module's `readback` function) wraps an official manager; `eager` hands
+    the manager a DataFrame (the official DuckDB manager takes nothing else).
     """
     policy = dg.BackfillPolicy.single_run() if partitions_def else None
 
@@ -113,8 +117,14 @@ def reconciled(
         column = pl.col(expr)
         return frame.filter((column >= window.start.date()) & (column < window.end.date()))
 
-    def land(frame: pl.LazyFrame) -> pl.LazyFrame:
-        return frame
+    if eager:
+
+        def land(frame: pl.LazyFrame) -> pl.DataFrame:
+            return frame.collect()
+    else:
+
+        def land(frame: pl.LazyFrame) -> pl.LazyFrame:  # type: ignore[misc]
+            return frame
 
     destination = dg.asset(
         key=key,

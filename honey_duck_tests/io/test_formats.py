@@ -17,6 +17,7 @@ from polars.testing import assert_frame_equal
 
 from honey_duck.io import core
 from honey_duck.io.formats import FORMATS, ExcelFormat, FileFormat, JsonFormat
+from honey_duck_tests.sinks import roundtrip
 
 UNITS = ["ms", "us", "ns"]
 # Zones whose offsets had seconds (local mean time), half and quarter hours, and UTC.
@@ -517,6 +518,7 @@ def check_property(fmt_name: str, frame: pl.DataFrame) -> None:
         back = fmt.scan(path, frame.schema).collect()
     expected = expected_after(fmt, frame)
     assert_frame_equal(back, expected, check_exact=True)
+    roundtrip.assert_reconciles(fmt.landing, frame, back)  # the declared table says the same
     for column, dtype in expected.schema.items():  # the sign of a zero too
         if dtype in (pl.Float32, pl.Float64):
             assert back[column].cast(pl.String).equals(expected[column].cast(pl.String))

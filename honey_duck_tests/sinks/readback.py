@@ -31,6 +31,16 @@ def assert_files_land(
     assert_same_rows(landed, run.storage("sales_monthly"), "sale_id")
 
 
+def assert_reconciled(run: LocalRun, sink: str) -> None:
+    """Every asset of `sink` passed its reconciliation check in the second run (the
+    partitioned one once per run: per range, or per month for one-partition-per-run sinks)."""
+    tables = {k: e for k, e in run.landed.items() if k.path[0] == sink}
+    assert len(tables) == 3, sorted(tables)
+    for key, entry in tables.items():
+        assert not entry.checks_failed, (key, entry.checks_failed)
+        assert entry.checks_passed >= 1, key
+
+
 def assert_idempotent(run: LocalRun, sink: str) -> None:
     """The second materialization rewrote every file of `sink` with the same bytes."""
     now = {

@@ -104,6 +104,17 @@ def frames(
     return pl.DataFrame(built)
 
 
+def assert_reconciles(
+    landing: Callable[[pl.DataType], Any], written: pl.DataFrame, back: pl.DataFrame
+) -> None:
+    """The reconciliation check's comparison finds no difference between what was written and
+    what the reader returned: the target's declared type table (`landing`) is the truth."""
+    from honey_duck.io.reconcile import compare
+
+    result = compare("target", written.lazy(), back.lazy(), landing)
+    assert result.passed, result.problems
+
+
 def holds_nul(frame: pl.DataFrame) -> str | None:
     """The first column whose text (or nested text) holds NUL, if any."""
     for column in frame.columns:

@@ -5,7 +5,7 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 
-from honey_duck_tests.sinks.readback import assert_files_land
+from honey_duck_tests.sinks.readback import assert_files_land, assert_reconciled
 
 
 def read(path: Path) -> pl.DataFrame:
@@ -32,3 +32,8 @@ def test_excel_replace_is_idempotent(local_run) -> None:
             assert read(again).equals(read(path)), path
         finally:
             again.unlink()
+
+
+def test_excel_reconciliation_checks_pass_after_the_main_command(local_run) -> None:
+    """Every excel asset's check read it back and found the transform's rows, value for value."""
+    assert_reconciled(local_run, "excel")

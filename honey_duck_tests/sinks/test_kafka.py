@@ -21,7 +21,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 from hypothesis import HealthCheck, given, settings
 
@@ -30,8 +30,10 @@ from honey_duck.environments import REPO_ROOT
 from honey_duck.io import core, kafka
 from honey_duck.io.kafka import SCHEMA_TOPIC, KafkaIOManager
 from honey_duck.io.sink import check_assets
+from honey_duck_tests.io.reconciling import reconciled
 from honey_duck_tests.io.runs import error_of, run
 from honey_duck_tests.sinks import roundtrip
+from honey_duck_tests.sinks.readback import assert_reconciled
 
 MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
 CHANNELS = dg.StaticPartitionsDefinition(["gallery", "online"])
@@ -547,6 +549,33 @@ def test_a_lazyframe_consumer_reads_in_batches_with_exact_types(
     assert sorted(seen["some"]["id"].to_list()) == [n - 3, n - 2, n - 1]
 
 
+def test_the_reconciliation_check_names_messages_changed_or_tombstoned_by_a_plain_producer(
+    io: KafkaIOManager, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic = fresh_topic("r")
+    frame = pl.DataFrame({"id": [1, 2, 3], "price": [1.5, 2.5, 3.5], "name": ["a", "b", None]})
+    run = reconciled(tmp_path, io, frame, metadata=keyed(topic, "id", reconcile_keys=["id"]))
+    verdict = run.write()
+    assert verdict.passed, verdict.description
+    assert verdict.metadata["honey_duck/target_rows"] == 3
+    by_id = {json.loads(k)["id"]: (k, v, h) for k, v, h in messages(kafka_bootstrap, topic)}
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    key, value, headers = by_id[2]
+    changed = {**json.loads(value), "price": 2.75}
+    producer.produce(topic, json.dumps(changed).encode(), key, headers=list(headers.items()))
+    producer.flush(10)
+    verdict = run.check()
+    assert not verdict.passed
+    assert "values of `price` differ" in verdict.description, verdict.description
+    assert "changed id [2]" in verdict.description
+    key, _, headers = by_id[3]
+    producer.produce(topic, None, key, headers=list(headers.items()))  # a tombstone
+    producer.flush(10)
+    verdict = run.check()
+    assert "2 rows where the asset has 3" in verdict.description, verdict.description
+    assert "missing id [3]" in verdict.description
+
+
 def test_an_unreachable_broker_is_a_clear_error_without_the_password() -> None:
     io = KafkaIOManager(
         bootstrap_servers="127.0.0.1:1",
@@ -874,6 +903,7 @@ def test_any_frame_of_the_claimed_types_round_trips(
     back = seen["t"].sort(KEY)
     assert back.schema == frame.schema
     roundtrip.assert_columns_equal(frame, {c: back[c].to_list() for c in back.columns})
+    roundtrip.assert_reconciles(io.target().landing, frame, back)
     native = live(kafka_bootstrap, topic) if frame.height else {}
     assert sorted(k[0] for k in native) == list(range(frame.height))
     plain = [c for c, t in frame.schema.items() if _plain_json(t)]
@@ -891,3 +921,8 @@ def _plain_json(dtype: pl.DataType) -> bool:
     if isinstance(dtype, pl.Struct):
         return all(_plain_json(f.dtype) for f in dtype.fields)
     return dtype.is_integer() or dtype in (pl.Float64, pl.String, pl.Boolean)
+
+
+def test_kafka_reconciliation_checks_pass_after_the_main_command(local_run) -> None:
+    """Every kafka asset's check read it back and found the transform's rows, value for value."""
+    assert_reconciled(local_run, "kafka")

@@ -27,8 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from honey_duck.io.mongo import STAGING, MongoIOManager, _name_problem
+from honey_duck_tests.io.reconciling import reconciled
 from honey_duck_tests.io.runs import error_of, run
 from honey_duck_tests.sinks import roundtrip
+from honey_duck_tests.sinks.readback import assert_reconciled
 
 MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
 CHANNELS = dg.StaticPartitionsDefinition(["gallery", "online"])
@@ -424,6 +426,26 @@ def test_a_replace_whose_writer_stopped_after_the_rename_reads_the_new_schema(mo
         assert session.read(location, None, None).collect().rows() == [(7,)]
 
 
+def test_the_reconciliation_check_names_documents_changed_or_deleted_with_pymongo(
+    mongo: Db, tmp_path: Path
+) -> None:
+    frame = pl.DataFrame({"id": [1, 2, 3], "price": [1.5, 2.5, 3.5], "name": ["a", "b", None]})
+    metadata = mongo.meta(reconcile_keys=["id"])
+    run = reconciled(tmp_path, mongo.manager(), frame, metadata=metadata)
+    verdict = run.write()
+    assert verdict.passed, verdict.description
+    assert verdict.metadata["honey_duck/target_rows"] == 3
+    mongo.db["table"].update_one({"id": 2}, {"$set": {"name": "B"}})
+    verdict = run.check()
+    assert not verdict.passed
+    assert "values of `name` differ" in verdict.description, verdict.description
+    assert "changed id [2]" in verdict.description
+    mongo.db["table"].delete_one({"id": 3})
+    verdict = run.check()
+    assert "2 rows where the asset has 3" in verdict.description, verdict.description
+    assert "missing id [3]" in verdict.description
+
+
 def storage(home: Path, table: str) -> pl.DataFrame:
     """A transform output as the pipeline stored it: what the sink should hold."""
     path = home / "storage" / table
@@ -435,6 +457,7 @@ _WRITER = """
 import sys
 import polars as pl
 from honey_duck.io.mongo import MongoIOManager
+from honey_duck_tests.io.reconciling import reconciled
 from honey_duck_tests.io.runs import error_of, run
 
 url, database = sys.argv[1], sys.argv[2]
@@ -729,5 +752,11 @@ def test_any_frame_of_the_claimed_types_round_trips(mongo: Db, frame: pl.DataFra
     back = seen["t"]
     assert back.schema == frame.schema
     roundtrip.assert_columns_equal(frame, {c: back[c].to_list() for c in back.columns})
+    roundtrip.assert_reconciles(mongo.manager().target().landing, frame, back)
     docs = list(mongo.db[collection].find({}, {"_id": 0}).sort("$natural", 1))
     roundtrip.assert_columns_equal(frame, native_columns(docs, frame.schema))
+
+
+def test_mongo_reconciliation_checks_pass_after_the_main_command(local_run) -> None:
+    """Every mongo asset's check read it back and found the transform's rows, value for value."""
+    assert_reconciled(local_run, "mongo")

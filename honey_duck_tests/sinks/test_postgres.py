@@ -25,8 +25,10 @@ from honey_duck.io.connections import PostgresConfig
 from honey_duck.io.localsql import LocalSqlIOManager
 from honey_duck.io.postgres import PostgresIOManager
 from honey_duck.io.sql.target import SqlIOManager
+from honey_duck_tests.io.reconciling import reconciled
 from honey_duck_tests.io.runs import error_of, run
 from honey_duck_tests.sinks import roundtrip
+from honey_duck_tests.sinks.readback import assert_reconciled
 
 MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
 CHANNELS = dg.StaticPartitionsDefinition(["gallery", "online"])
@@ -542,6 +544,7 @@ _WRITER = """
 import sys
 import polars as pl
 from honey_duck.io.localsql import LocalSqlIOManager
+from honey_duck_tests.io.reconciling import reconciled
 from honey_duck_tests.io.runs import error_of, run
 
 database, name = sys.argv[1], sys.argv[2]
@@ -676,6 +679,29 @@ def test_text_holding_nul_is_refused_before_writing_naming_the_column(postgres_u
     assert exists == (None,)  # nothing was written
 
 
+def test_the_reconciliation_check_names_rows_changed_or_deleted_with_the_native_client(
+    target: Target, tmp_path: Path
+) -> None:
+    frame = pl.DataFrame({"id": [1, 2, 3], "price": [1.5, 2.5, 3.5], "name": ["a", "b", None]})
+    table = "reconciled"
+    metadata = meta(target, table=table, reconcile_keys=["id"])
+    run = reconciled(tmp_path, target.manager(), frame, metadata=metadata)
+    verdict = run.write()
+    assert verdict.passed, verdict.description
+    assert table in verdict.metadata["honey_duck/target"]
+    assert verdict.metadata["honey_duck/target_rows"] == 3
+    target.query(f"UPDATE {target.table(table)} SET price = 2.75 WHERE id = 2")
+    verdict = run.check()
+    assert not verdict.passed
+    assert "values of `price` differ" in verdict.description, verdict.description
+    assert "changed id [2]" in verdict.description
+    assert verdict.metadata["honey_duck/differing_columns"] == ["price"]
+    target.query(f"DELETE FROM {target.table(table)} WHERE id = 3")
+    verdict = run.check()
+    assert "2 rows where the asset has 3" in verdict.description, verdict.description
+    assert "missing id [3]" in verdict.description
+
+
 @settings(
     max_examples=25,
     deadline=None,
@@ -702,6 +728,7 @@ def test_any_frame_of_the_claimed_types_round_trips(target: Target, frame: pl.Da
     assert result.success, error_of(result)
     back = seen["t"]
     roundtrip.assert_columns_equal(frame, {c: back[c].to_list() for c in back.columns})
+    roundtrip.assert_reconciles(target.manager().target().landing, frame, back)
     names = ", ".join('"' + c.replace('"', '""') + '"' for c in frame.columns)
     if target.name == "postgres":  # binary: the text form of a real keeps only 7 digits
         with psycopg.connect(target.url) as connection:
@@ -710,3 +737,8 @@ def test_any_frame_of_the_claimed_types_round_trips(target: Target, frame: pl.Da
         rows = target.query(f"SELECT {names} FROM {quoted}")
     native = {c: [row[i] for row in rows] for i, c in enumerate(frame.columns)}
     roundtrip.assert_columns_equal(frame, native)
+
+
+def test_postgres_reconciliation_checks_pass_after_the_main_command(local_run) -> None:
+    """Every postgres asset's check read it back and found the transform's rows, value for value."""
+    assert_reconciled(local_run, "postgres")

@@ -23,6 +23,7 @@ from honey_duck.io.sql.dialect import Table
 from honey_duck.io.sql.target import write
 from honey_duck_tests.io.runs import error_of, run
 from honey_duck_tests.sinks import roundtrip
+from honey_duck_tests.sinks.readback import assert_reconciled
 
 MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
 ROLE = "arn:aws:iam::123456789012:role/honey-duck-copy"
@@ -461,6 +462,7 @@ def test_any_frame_of_the_claimed_types_round_trips(
     )
     back = seen["t"]
     roundtrip.assert_columns_equal(expected, {c: back[c].to_list() for c in back.columns})
+    roundtrip.assert_reconciles(io.target().landing, frame, back)
     names = ", ".join('"' + c.replace('"', '""') + '"' for c in frame.columns)
     with psycopg.connect(postgres_url) as connection:
         # binary: PostgreSQL's text form of a real keeps only 7 digits, not the stored value
@@ -493,3 +495,8 @@ def test_psycopg_rows_are_typed_from_the_stored_columns(redshift) -> None:
             back = session.read(Table(schema, "table"), None, None)
         assert isinstance(back, pl.DataFrame)
         assert back.schema == frame.schema and back.equals(data)
+
+
+def test_redshift_reconciliation_checks_pass_after_the_main_command(local_run) -> None:
+    """Every redshift asset's check read it back and found the transform's rows, value for value."""
+    assert_reconciled(local_run, "redshift")

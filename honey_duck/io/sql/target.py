@@ -74,6 +74,9 @@ class SqlTarget(Target):
     def column_type(self, dtype: pl.DataType) -> Column:
         return sql_column(self.dialect(), dtype)
 
+    def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
+        return sub_microsecond_refusals(schema, self.dialect().name)
+
     def landing(self, dtype: pl.DataType) -> Landing:
         dialect = self.dialect()
         sql_type = dialect.column_type(dtype)
@@ -118,6 +121,23 @@ def write(
     plan = Write(table, frame, incoming, {}, None, settings, partitions, checked, 100_000)
     rows, _ = write_through(session, lambda dtype: sql_column(dialect, dtype), str(table), plan)
     return rows
+
+
+def sub_microsecond_refusals(schema: pl.Schema, server: str) -> list[core.Refusal]:
+    """Refuse nanosecond datetimes and durations with a part below the microsecond: SQL
+    timestamps and intervals keep microseconds, so the load would cut them."""
+    refusals = []
+    for name, dtype in schema.items():
+        col = core.column(name)
+        if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns":
+            bad = col.dt.epoch("ns") % 1000 != 0
+        elif isinstance(dtype, pl.Duration) and dtype.time_unit == "ns":
+            bad = col.dt.total_nanoseconds() % 1000 != 0
+        else:
+            continue
+        why = f"{server} keeps microseconds: a value with nanoseconds would be cut"
+        refusals.append(core.Refusal(name, bad, why))
+    return refusals
 
 
 def nul_refusals(schema: pl.Schema, server: str) -> list[core.Refusal]:
