@@ -34,6 +34,34 @@ def test_a_failed_run_names_what_failed_and_what_never_ran(
     assert "run 1 failed" in capsys.readouterr().err
 
 
+def test_a_failed_reconciliation_is_listed_with_its_reason_and_fails_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A check that finds a difference does not stop the run, but the command says so and
+    exits 1: here the feather target's type table is made to disagree with its reader."""
+    import polars as pl
+
+    from honey_duck.io.files import FileTarget
+    from honey_duck.io.sink import Landing
+
+    def wrong(self: FileTarget, dtype: pl.DataType) -> Landing:
+        return Landing(pl.Float32() if dtype == pl.Float64 else dtype)
+
+    monkeypatch.setenv(environments.HOME_VAR, str(tmp_path / "home"))
+    monkeypatch.setattr(FileTarget, "landing", wrong)
+    assert cli.main(["materialize", "--group", "feather"]) == 1
+    out = capsys.readouterr().out
+    assert "checks that FAILED:" in out
+    assert (
+        "feather/sales_enriched:reconciles_with_source: `feather.sales_enriched` differs from"
+        " the asset: column `sale_price_usd` reads back as Float64, where the type table says"
+        " Float32"
+    ) in out
+    assert "FAILED 1" in out  # the summary's checks cell
+    line = out.strip().splitlines()[-1]
+    assert "; checks: 10 passed, 3 FAILED" in line, line
+
+
 def test_a_clean_run_reports_every_asset_landed() -> None:
     landed = {dg.AssetKey(["json", "t"]): cli.Landed(group="json", rows=3, runs={"r"})}
     assert cli.outcome(landed, 2.5) == "1 assets materialized in 2.5s"

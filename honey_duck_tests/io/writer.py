@@ -2,13 +2,15 @@
 
     python -m honey_duck_tests.io.writer BASE FORMAT --rows N [--months 4] [--label L]
         [--repeat K] [--die-after-publishes P] [--s3 ENDPOINT,KEY,SECRET]
-        [--source PARQUET [--collect]] [--peak]
+        [--source PARQUET [--collect]] [--peak] [--reconcile]
 
 `--die-after-publishes` sends this process SIGKILL right after its P-th file is published,
 which is what a crash between two renames of a range write looks like. `--source` writes the
 rows of a Parquet file, scanned lazily (or collected first, with `--collect`), and `--peak`
 prints how far this process's resident memory rose above where it stood before the rows were
-read (KiB, sampled every 5 ms), which start-up's own high-water mark cannot hide.
+read (KiB, sampled every 5 ms), which start-up's own high-water mark cannot hide. With
+`--reconcile`, `--peak` measures instead the reconciliation of the written file with `--source`
+(both read back and compared, as the asset check does), after the write.
 """
 
 import argparse
@@ -24,6 +26,7 @@ import polars as pl
 from honey_duck.io import filestore
 from honey_duck.io.connections import S3Config
 from honey_duck.io.files import FileIOManager
+from honey_duck.io.reconcile import compare
 from honey_duck_tests.io.runs import error_of, run
 
 MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
@@ -55,6 +58,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--collect", action="store_true")
     parser.add_argument("--peak", action="store_true")
     parser.add_argument("--raw", action="store_true", help="polars' own sink, no IO manager")
+    parser.add_argument("--reconcile", action="store_true", help="measure the check, not the write")
     args = parser.parse_args(argv)
 
     if args.die_after_publishes:
@@ -74,11 +78,11 @@ def main(argv: list[str]) -> int:
         endpoint, key, secret = args.s3.split(",")
         s3 = S3Config(endpoint_url=endpoint, access_key_id=key, secret_access_key=secret)
     io = FileIOManager(format=args.format, base_path=args.base, s3=s3)
-    sampler = RssSampler() if args.peak else None
+    sampler = RssSampler() if args.peak and not args.reconcile else None
     data = frame(args.rows, args.label, max(args.months, 1))
     if args.source:
         data = pl.scan_parquet(args.source)
-        if args.collect:
+        if args.collect and not args.reconcile:
             data = data.collect().lazy()
     if args.raw:  # the floor: the same rows through polars' own streaming sink of the format
         os.makedirs(args.base, exist_ok=True)
@@ -100,6 +104,19 @@ def main(argv: list[str]) -> int:
         if not result.success:
             print(error_of(result), file=sys.stderr)
             return 1
+    if args.reconcile:
+        # anonymous memory only: polars maps the files it reads, and their mapped pages (the
+        # page cache, given back under pressure) would count as resident
+        sampler = RssSampler(anonymous=True) if args.peak else None
+        readback = io.readback()
+        key = dg.AssetKey(["t", "table"])
+        landed = readback.read(key, {}, None)
+        if args.collect:  # the comparison's yardstick: the read-back rows held whole
+            landed = pl.LazyFrame(landed.collect())
+        result = compare("t", data, landed, readback.landing)
+        if not result.passed:
+            print(result.description(), file=sys.stderr)
+            return 1
     if sampler is not None:
         print(sampler.stop())
     return 0
@@ -108,20 +125,27 @@ def main(argv: list[str]) -> int:
 class RssSampler:
     """Samples this process's resident memory in a thread; `stop()` gives the rise in KiB."""
 
-    def __init__(self) -> None:
-        self.start = self.peak = _rss_kib()
+    def __init__(self, anonymous: bool = False) -> None:
+        self._read = _anon_kib if anonymous else _rss_kib
+        self.start = self.peak = self._read()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._done.wait(0.005):
-            self.peak = max(self.peak, _rss_kib())
+            self.peak = max(self.peak, self._read())
 
     def stop(self) -> int:
         self._done.set()
         self._thread.join()
-        return max(self.peak, _rss_kib()) - self.start
+        return max(self.peak, self._read()) - self.start
+
+
+def _anon_kib() -> int:
+    with open("/proc/self/status") as status:
+        line = next(x for x in status if x.startswith("RssAnon:"))
+    return int(line.split()[1])
 
 
 def _rss_kib() -> int:
