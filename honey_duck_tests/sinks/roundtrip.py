@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,6 +43,11 @@ def _datetimes(zone: str | None) -> st.SearchStrategy:
     return naive.map(lambda d: d.replace(tzinfo=UTC) if zone else d)
 
 
+NANOSECONDS = st.one_of(  # since the epoch: 1677 to 2262, sub-microsecond parts included
+    st.sampled_from([-1, 1, 999, -(2**63) + 1, 2**63 - 1]), st.integers(-(2**63) + 1, 2**63 - 1)
+)
+LABELS = ["gallery", "online", "Zoë ✓", ""]
+
 COLUMNS: dict[str, tuple[pl.DataType, st.SearchStrategy]] = {
     **{str(t): (t, _ints(t)) for t in [pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8,
                                        pl.UInt16, pl.UInt32, pl.UInt64]},
@@ -63,6 +68,10 @@ COLUMNS: dict[str, tuple[pl.DataType, st.SearchStrategy]] = {
         st.timedeltas(timedelta(days=-36_500), timedelta(days=36_500)),
     ),
     "Binary": (pl.Binary, st.binary(max_size=20)),
+    # nanoseconds since the epoch (1677 to 2262), sub-microsecond parts included
+    "Datetime(ns)": (pl.Datetime("ns"), NANOSECONDS),
+    "Categorical": (pl.Categorical, TEXT),
+    "Enum": (pl.Enum(LABELS), st.sampled_from(LABELS)),
     "List[Int64]": (pl.List(pl.Int64), st.lists(_ints(pl.Int64), max_size=3)),
     "List[String]": (pl.List(pl.String), st.lists(TEXT, max_size=3)),
     "Struct": (
@@ -95,6 +104,10 @@ def frames(
     for name, kind in zip(drawn, kinds, strict=True):
         dtype, values = kinds_by_name[kind]
         data = draw(st.lists(st.one_of(st.none(), values), min_size=rows, max_size=rows))
+        if isinstance(dtype, pl.Datetime) and any(isinstance(v, int) for v in data):
+            # nanoseconds since the epoch: Python datetimes stop at microseconds
+            built[name] = pl.Series(name, data, dtype=pl.Int64).cast(dtype)
+            continue
         series = pl.Series(
             name, data, dtype=pl.Datetime("us", "UTC") if kind.startswith("Datetime[") else dtype
         )
@@ -113,6 +126,16 @@ def assert_reconciles(
 
     result = compare("target", written.lazy(), back.lazy(), landing)
     assert result.passed, result.problems
+
+
+def refused_columns(refusals: Sequence[Any], frame: pl.DataFrame) -> list[str]:
+    """The columns of `frame` a target's declared refusals (`Target.refusals`) hit."""
+    if not refusals:
+        return []
+    hits = frame.select(
+        [r.bad.fill_null(False).any().alias(str(i)) for i, r in enumerate(refusals)]
+    ).row(0)
+    return sorted({r.column for r, hit in zip(refusals, hits, strict=True) if hit})
 
 
 def holds_nul(frame: pl.DataFrame) -> str | None:

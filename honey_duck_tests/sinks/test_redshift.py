@@ -455,6 +455,11 @@ def test_any_frame_of_the_claimed_types_round_trips(
         message = error_of(result)
         assert f"column `{nul}`" in message and "NUL" in message, message
         return
+    refused = roundtrip.refused_columns(io.target().refusals(frame.schema), frame)
+    if refused:  # nanoseconds it would cut
+        message = error_of(result)
+        assert any(f"column `{c}`" in message for c in refused), message
+        return
     assert result.success, error_of(result)
     # Redshift keeps durations as microseconds (the README's type table)
     expected = frame.with_columns(
