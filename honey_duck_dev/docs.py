@@ -202,9 +202,8 @@ def destinations(built: Sequence[Sink]) -> list[str]:
     """One row per built sink: its IO manager, what it keeps and what its tests run against."""
     rows = []
     for sink in built:
-        manager = f"official: {sink.package} `{sink.manager}`" if sink.package else (
-            f"ours: `{sink.manager}`"
-        )
+        manager = f"`{sink.manager}`"
+        manager = f"official: {sink.package} {manager}" if sink.package else f"ours: {manager}"
         caps = sink.capabilities
         rows.append([
             sink.word, manager, _modes(caps.modes), _modes(caps.slice_modes),
