@@ -7,6 +7,7 @@
     python3 tasks.py dev [--port N]                         start the Dagster UI (dg dev)
     python3 tasks.py services [--only postgres,s3]          start the dev servers on 127.0.0.1
     python3 tasks.py bench [--sinks monthly] [--rows 10M]   benchmark the sinks (see --help)
+    python3 tasks.py docs [--check]                         write README's tables (--check: diff)
     python3 tasks.py lock                                   re-resolve requirements.lock
 
 Only Python (3.11, 3.12 or 3.13) and pip are needed; everything else installs from PyPI into
@@ -137,6 +138,8 @@ def main(argv: list[str]) -> int:
         return run(python, "-m", "ruff", "check", ".") or run(
             python, "-m", "ruff", "format", "--check", "."
         )
+    if task == "docs":
+        return hand_over(python, "-m", "honey_duck_dev.docs", *args)
     if task == "bench":
         return hand_over(python, "-m", "honey_duck_dev.benchmarks", *args)
     if task == "services":

@@ -10,8 +10,12 @@ from dagster_duckdb_polars import DuckDBPolarsIOManager
 
 from honey_duck.environments import Environment
 from honey_duck.io import core
-from honey_duck.io.sink import Landing
+from honey_duck.io.core import WriteMode
+from honey_duck.io.sink import Capabilities, Landing
 from honey_duck.sinks.assets import sink_assets
+
+# What this sink's tests run against (the README's destination table shows it).
+TESTED_AGAINST = "embedded DuckDB; read back with the duckdb client"
 
 DATABASE_VAR = "HONEY_DUCK_DUCKDB_DATABASE"
 
@@ -29,6 +33,14 @@ class DuckDBReadback:
     client, `<schema>.<table>` from the asset key, Arrow batches streamed."""
 
     word = "duckdb"
+    # what the official manager keeps: a table (or a time window of it) replaced; the columns
+    # must match the table's (no schema policy of ours)
+    capabilities = Capabilities(
+        modes=frozenset({WriteMode.REPLACE}),
+        slice_modes=frozenset({WriteMode.REPLACE}),
+        policies=frozenset(),
+        why="the official manager only replaces a table (or its partitions' rows)",
+    )
 
     def __init__(self, manager: DuckDBPolarsIOManager) -> None:
         self.database = str(manager.database)
@@ -43,6 +55,15 @@ class DuckDBReadback:
         if dtype == pl.Null:
             return Landing(pl.Int32(), note="an all-null column becomes INTEGER")
         return Landing(dtype)
+
+    def unsupported(self, dtype: pl.DataType) -> str | None:
+        if any(isinstance(t, pl.Duration) for t in _nested_types(dtype)):
+            # the manager writes it (INTERVAL), but polars cannot read an Arrow interval back
+            return "DuckDB stores durations as INTERVAL, which polars cannot read back"
+        return None
+
+    def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
+        return []  # no value of a type it keeps changes on the way
 
     def name(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> str:
         schema, table = self._table(key, metadata)
@@ -83,6 +104,16 @@ class DuckDBReadback:
                     yield pl.DataFrame(pl.from_arrow(batch))
 
         return core.scan_frames(frames, schema_)
+
+
+def _nested_types(dtype: pl.DataType) -> Iterator[pl.DataType]:
+    """`dtype` and every type inside it (list items, array items, struct fields)."""
+    yield dtype
+    if isinstance(dtype, pl.List | pl.Array):
+        yield from _nested_types(dtype.inner)
+    elif isinstance(dtype, pl.Struct):
+        for field in dtype.fields:
+            yield from _nested_types(field.dtype)
 
 
 def readback(manager: DuckDBPolarsIOManager) -> DuckDBReadback:

@@ -5,6 +5,9 @@ from honey_duck.sinks.assets import sink_assets
 from honey_duck.sinks.files import DEV_SERVICES as DEV_SERVICES  # S3, in `dev`
 from honey_duck.sinks.files import file_resources
 
+# What this sink's tests run against (the README's destination table shows it).
+TESTED_AGAINST = "local disk; read back with pyarrow"
+
 assets = sink_assets("feather", kinds={"feather", "polars"})
 
 

@@ -8,6 +8,12 @@ from honey_duck.io.kafka import KafkaIOManager
 from honey_duck.io.localsql import LocalSqlIOManager
 from honey_duck.sinks.assets import MODES, sink_assets
 
+# What this sink's tests run against (the README's destination table shows it).
+TESTED_AGAINST = (
+    "noida-db's Kafka endpoint on loopback; read back with a plain confluent-kafka "
+    "`read_committed` consumer"
+)
+
 # A compacted topic keeps the last message per key: every table names the key of its rows.
 OVERRIDES = {
     "sales_enriched": {"write_mode": "replace", "upsert_keys": ["sale_id"]},

@@ -7,6 +7,12 @@ from honey_duck.io.localsql import LocalSqlIOManager
 from honey_duck.io.mongo import MongoIOManager
 from honey_duck.sinks.assets import sink_assets
 
+# What this sink's tests run against (the README's destination table shows it).
+TESTED_AGAINST = (
+    "SecantusDB (MongoDB wire protocol on WiredTiger, a one-node replica set) on "
+    "loopback; read back with pymongo `find` and `aggregate`"
+)
+
 assets = sink_assets("mongo", kinds={"mongodb", "polars"}, pool="mongo")
 DEV_SERVICES = (MONGO_URL_VAR,)  # the settings naming the servers this sink needs in `dev`
 

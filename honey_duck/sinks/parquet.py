@@ -10,7 +10,8 @@ from upath import UPath
 
 from honey_duck.environments import Environment
 from honey_duck.io import core
-from honey_duck.io.sink import Landing
+from honey_duck.io.core import WriteMode
+from honey_duck.io.sink import Capabilities, Landing
 from honey_duck.sinks.assets import sink_assets
 from honey_duck.sinks.files import FILES_URL_VAR
 
@@ -18,6 +19,9 @@ from honey_duck.sinks.files import FILES_URL_VAR
 assets = sink_assets(
     "parquet", kinds={"parquet", "polars"}, modes=False, backfill=dg.BackfillPolicy.multi_run(1)
 )
+
+# What this sink's tests run against (the README's destination table shows it).
+TESTED_AGAINST = "local disk; read back with pyarrow"
 
 
 def resources(env: Environment) -> dict:
@@ -30,6 +34,14 @@ class ParquetReadback:
     `<base_dir>/<key>.parquet`, or `<base_dir>/<key>/<partition>.parquet` per partition."""
 
     word = "parquet"
+    # what the official manager keeps: a whole file or one partition's file, replaced; it
+    # writes any schema it is given (no schema policy of ours)
+    capabilities = Capabilities(
+        modes=frozenset({WriteMode.REPLACE}),
+        slice_modes=frozenset({WriteMode.REPLACE}),
+        policies=frozenset(),
+        why="the official manager only replaces a file (one per partition)",
+    )
 
     def __init__(self, manager: PolarsParquetIOManager) -> None:
         self.root = str(manager.base_dir).rstrip("/")
@@ -37,6 +49,12 @@ class ParquetReadback:
 
     def landing(self, dtype: pl.DataType) -> Landing:
         return Landing(dtype)  # Parquet keeps every polars type it is given
+
+    def unsupported(self, dtype: pl.DataType) -> str | None:
+        return None
+
+    def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
+        return []  # it refuses no value: what it writes, polars reads back
 
     def name(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> str:
         return str(UPath(self.root).joinpath(*key.path)) + ".parquet"

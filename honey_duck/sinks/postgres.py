@@ -8,6 +8,9 @@ from honey_duck.io.localsql import LocalSqlIOManager
 from honey_duck.io.postgres import PostgresIOManager
 from honey_duck.sinks.assets import sink_assets
 
+# What this sink's tests run against (the README's destination table shows it).
+TESTED_AGAINST = "a private PostgreSQL 15 cluster on loopback; read back with psycopg and `psql`"
+
 assets = sink_assets("postgres", kinds={"postgres", "polars"}, pool="postgres")
 DEV_SERVICES = (POSTGRES_URL_VAR,)  # the settings naming the servers this sink needs in `dev`
 

@@ -9,6 +9,12 @@ from honey_duck.io.redshift import RedshiftIOManager
 from honey_duck.sinks.assets import sink_assets
 from honey_duck.sinks.postgres import prod_connection
 
+# What this sink's tests run against (the README's destination table shows it).
+TESTED_AGAINST = (
+    "SeaweedFS S3 for staging, sqlglot's Redshift dialect for every statement, PostgreSQL "
+    "for the transactional load (see below)"
+)
+
 assets = sink_assets("redshift", kinds={"redshift", "polars"}, pool="redshift")
 DEV_SERVICES = (POSTGRES_URL_VAR, S3_ENDPOINT_VAR)  # `dev` loads on PostgreSQL, stages on S3
 
