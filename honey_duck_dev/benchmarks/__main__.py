@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from honey_duck_dev.benchmarks import inputs, report, runner
-from honey_duck_dev.benchmarks.approaches import APPROACHES, KINDS, SINK_GROUPS, SINKS
+from honey_duck_dev.benchmarks.approaches import APPROACHES, CHECKS, KINDS, SINK_GROUPS, SINKS
 from honey_duck_dev.services.lifecycle import raise_interrupt
 
 DEFAULT_ROWS = 1_000_000
@@ -30,6 +30,9 @@ the command behind each of its tables):
                                                           single-run range, against polars'
                                                           one-pass partitioned sink
   python3 tasks.py bench --memory                         peak RSS at 1M and 10M rows
+  python3 tasks.py bench --checks                         per target: our write, then the
+                                                          reconciliation check of what it
+                                                          wrote (check seconds ÷ write seconds)
 """
 
 
@@ -110,6 +113,21 @@ def parser() -> argparse.ArgumentParser:
         help=f"sinks for --memory (default {','.join(MEMORY_SINKS)})",
     )
     p.add_argument(
+        "--checks",
+        action="store_true",
+        help="instead of throughput: per target, our write (as the `ours` approaches measure it)"
+        " and then the reconciliation check of what it wrote (the target read back through its"
+        " own reader, compared with the source), each in its own fresh process: seconds, check ÷"
+        " write, peak RSS and anonymous memory of each",
+    )
+    p.add_argument(
+        "--check-sinks",
+        type=names(list(CHECKS)),
+        default=list(CHECKS),
+        help=f"targets for --checks (default all of {','.join(CHECKS)}; a server-backed one"
+        " without its server is skipped)",
+    )
+    p.add_argument(
         "--work",
         type=Path,
         help="folder for the cached inputs and each run's output"
@@ -119,7 +137,7 @@ def parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         help="Markdown results file, JSON beside it (default WORK/results.md, or"
-        " WORK/memory.md with --memory)",
+        " WORK/memory.md with --memory, WORK/checks.md with --checks)",
     )
     p.add_argument(
         "--repeat",
@@ -162,6 +180,8 @@ def main(argv: Sequence[str] | None = None, workers: runner.Workers | None = Non
     sizes = args.rows or (list(MEMORY_ROWS) if args.memory else [DEFAULT_ROWS])
     if not args.memory and len(sizes) != 1:
         parser().error("--rows takes one count, or a list with --memory")
+    if args.memory and args.checks:
+        parser().error("--memory and --checks are separate runs")
 
     def log(line: str) -> None:
         print(line, flush=True)
@@ -169,13 +189,16 @@ def main(argv: Sequence[str] | None = None, workers: runner.Workers | None = Non
     with runner.workers(args.jobs, args.shared_workers, workers) as shared:
         result = measure(args, argv, work, runs, sizes, shared, log)
     result.total_seconds = time.perf_counter() - started
-    out = args.out or work / ("memory.md" if args.memory else "results.md")
+    default = "memory.md" if args.memory else "checks.md" if args.checks else "results.md"
+    out = args.out or work / default
     log(report.to_text(result))
     data = report.write(result, out)
     log(f"wrote {out} and {data}")
     for failed in result.failures:
         log(f"FAILED {failed.sink} {failed.kind}: {failed.error}")
-    return 1 if result.failures else 0
+    for checked in result.check_failures:
+        log(f"FAILED {checked.name} check: {checked.error}")
+    return 1 if result.failures or result.check_failures else 0
 
 
 def measure(
@@ -191,6 +214,8 @@ def measure(
     # Inputs and servers first: shared workers warm up meanwhile (the idle child waits for one).
     prepared = [inputs.prepare(work / "cache", n, log=log) for n in sizes]
     chosen = args.memory_sinks if args.memory else args.sinks or list(SINKS)
+    if args.checks:
+        chosen = list(dict.fromkeys(CHECKS[name].sink for name in args.check_sinks))
     with runner.servers(chosen, log):
         log("measuring the idle baseline")
         idle = runner.idle(runs, args.timeout, args.jobs, shared)
@@ -201,7 +226,12 @@ def measure(
         result.versions.update(runner.server_versions(chosen, log))
         options = {"jobs": args.jobs, "keep": args.keep, "timeout": args.timeout, "log": log}
         options.update(repeat=args.repeat, shared=shared)
-        if args.memory:
+        if args.checks:
+            (source,) = prepared
+            tasks = runner.plan_checks(source, args.check_sinks, log)
+            log(f"checks: {source.rows:,} rows, {len(tasks)} targets, a write and a check each")
+            result.checks = runner.run_checks(tasks, runs, **options)
+        elif args.memory:
             for source in prepared:
                 log(f"memory: {source.rows:,} rows")
                 kinds = args.approaches or runner.MEMORY_KINDS

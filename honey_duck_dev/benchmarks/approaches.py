@@ -1023,3 +1023,132 @@ APPROACHES: tuple[str, ...] = tuple(
 SINK_GROUPS: dict[str, tuple[str, ...]] = {
     "monthly": tuple(name for name in SINKS if name.endswith("_monthly")),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Reconciliation checks (`--checks`): a write, then the check of what it wrote, per target
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A write through one of our managers (or an official one) and its reconciliation check.
+
+    The write is timed as the throughput run times its approaches (mostly the same ones); the
+    check compares what `readback(out)` reads back (the target's own reader and type table, as
+    the asset check opens them) with the write's source.
+    """
+
+    sink: str  # the SINKS entry: its server, its row count and its cleanup
+    kind: str  # whose manager writes: ours, official, or ours on a stand-in
+    write: Approach
+    readback: Callable[[Path], object]  # out -> honey_duck.io.reconcile.Readback
+    reader: str  # how the check reads back, for the report
+    metadata: dict[str, object] = field(default_factory=dict)  # the asset's, as the check sees it
+
+
+_CHECKED_FORMATS = ("json", "csv", "feather", "parquet")
+
+
+def _files_readback(fmt: str) -> Callable[[Path], object]:
+    def readback(out: Path) -> object:
+        from honey_duck.io.files import FileIOManager
+
+        return FileIOManager(format=fmt, base_path=str(out)).readback()  # type: ignore[arg-type]
+
+    return readback
+
+
+def _official_parquet_readback(out: Path) -> object:
+    from dagster_polars import PolarsParquetIOManager
+
+    from honey_duck.sinks.parquet import readback
+
+    return readback(PolarsParquetIOManager(base_dir=str(out)))
+
+
+def _official_duckdb_readback(out: Path) -> object:
+    from dagster_duckdb_polars import DuckDBPolarsIOManager
+
+    from honey_duck.sinks.duckdb import readback
+
+    return readback(DuckDBPolarsIOManager(database=str(out / "bench.duckdb"), schema="main"))
+
+
+def _local_sql_manager(out: Path) -> object:
+    from honey_duck.io.localsql import LocalSqlIOManager
+
+    return LocalSqlIOManager(database=str(out / "bench.duckdb"), default_schema="main")
+
+
+def ours_local_sql(source: Path, out: Path) -> None:
+    """Our SQL sink on its embedded DuckDB stand-in (`honey_duck.io.localsql`)."""
+    materialize(source, _local_sql_manager(out))
+
+
+def _local_sql_readback(out: Path) -> object:
+    return _local_sql_manager(out).readback()  # type: ignore[attr-defined]
+
+
+def _postgres_readback(out: Path) -> object:
+    from honey_duck.io.postgres import PostgresIOManager
+
+    return PostgresIOManager.from_url(_postgres_url(), default_schema=out.name).readback()
+
+
+def _mongo_readback(out: Path) -> object:
+    from honey_duck.io.mongo import MongoIOManager
+
+    return MongoIOManager(url=_mongo_url(), database=out.name).readback()
+
+
+def _kafka_readback(out: Path) -> object:
+    from honey_duck.io.kafka import KafkaIOManager
+
+    manager = KafkaIOManager(bootstrap_servers=_kafka_bootstrap(), topic_prefix=f"{out.name}.")
+    return manager.readback()
+
+
+_OURS_READER = "{}.readback(): the manager's own reader"
+
+
+def _ours_checked(sink: str, manager: str, readback: Callable[[Path], object]) -> Checked:
+    ours = SINKS[sink].approaches["ours"]
+    return Checked(sink, "ours", ours, readback, _OURS_READER.format(manager))
+
+
+CHECKS: dict[str, Checked] = {
+    **{fmt: _ours_checked(fmt, "FileIOManager", _files_readback(fmt)) for fmt in _CHECKED_FORMATS},
+    "parquet_official": Checked(
+        "parquet",
+        "official",
+        SINKS["parquet"].approaches["official"],
+        _official_parquet_readback,
+        "honey_duck.sinks.parquet.readback: scan_parquet",
+    ),
+    "duckdb": Checked(
+        "duckdb",
+        "stand-in",
+        Approach("LocalSqlIOManager (embedded DuckDB) via dg.materialize", ours_local_sql),
+        _local_sql_readback,
+        _OURS_READER.format("LocalSqlIOManager"),
+    ),
+    "duckdb_official": Checked(
+        "duckdb",
+        "official",
+        SINKS["duckdb"].approaches["official"],
+        _official_duckdb_readback,
+        "honey_duck.sinks.duckdb.readback: duckdb Arrow batches",
+    ),
+    "postgres": _ours_checked("postgres", "PostgresIOManager", _postgres_readback),
+    "mongo": _ours_checked("mongo", "MongoIOManager", _mongo_readback),
+    "kafka": Checked(
+        "kafka",
+        "ours",
+        SINKS["kafka"].approaches["ours"],
+        _kafka_readback,
+        _OURS_READER.format("KafkaIOManager"),
+        # the asset's keys, as ours_kafka declares them: the check names example rows by them
+        metadata={"upsert_keys": [KAFKA_KEY]},
+    ),
+}

@@ -3,6 +3,12 @@
 Usage (the runner calls it; run by hand to debug one approach):
     python -m honey_duck_dev.benchmarks.one --sink csv --approach ours SOURCE OUT RESULT
     python -m honey_duck_dev.benchmarks.one --idle [--plain] RESULT
+    python -m honey_duck_dev.benchmarks.one --check csv --phase write SOURCE OUT RESULT
+    python -m honey_duck_dev.benchmarks.one --check csv --phase check SOURCE OUT RESULT
+
+`--check` (the runner's `--checks` mode) measures a write and the reconciliation check of what
+it wrote in two fresh processes, one per phase: the write leaves what it wrote for the check,
+and the check removes it (a server's table, topic or database) when it is done.
 
 With `--shared-workers` the runner instead keeps a few long-lived worker processes that import
 and warm up once (`warm_worker`) and take one measurement after another (`in_worker`).
@@ -16,6 +22,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -31,6 +38,48 @@ def peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024 / 1e6
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # kB on Linux
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Sampler:
+    """Resident memory sampled every 5 ms in a thread, from one phase's start to `stop()`.
+
+    Both the total (`VmRSS`) and the anonymous part (`RssAnon`): polars memory-maps the files it
+    reads, and their mapped pages (the page cache, given back under pressure) count as resident,
+    so the anonymous memory is what a phase itself holds. Rises are above the phase's start.
+    """
+
+    def __init__(self) -> None:
+        self.start = {f: _status_kib(f) for f in ("VmRSS", "RssAnon")}
+        self.peak = dict(self.start)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        for f in self.peak:
+            self.peak[f] = max(self.peak[f], _status_kib(f))
+
+    def _run(self) -> None:
+        while not self._done.wait(0.005):
+            self._sample()
+
+    def stop(self) -> dict[str, float]:
+        """`anon_peak_mb`, `anon_rise_mb` and `rss_rise_mb` of the phase, in MB."""
+        self._done.set()
+        self._thread.join()
+        self._sample()
+        return {
+            "anon_peak_mb": self.peak["RssAnon"] * 1024 / 1e6,
+            "anon_rise_mb": (self.peak["RssAnon"] - self.start["RssAnon"]) * 1024 / 1e6,
+            "rss_rise_mb": (self.peak["VmRSS"] - self.start["VmRSS"]) * 1024 / 1e6,
+        }
 
 
 def _warm_up() -> None:
@@ -70,6 +119,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     if args.idle:
         result["peak_rss_mb"] = peak_rss_mb()
         return result
+    if args.check:
+        return result | measure_check(args)
     sink = SINKS[args.sink]
     approach = sink.collect if args.approach == "collect" else sink.approaches[args.approach]
     if approach is None:
@@ -90,6 +141,77 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def measure_check(args: argparse.Namespace) -> dict[str, Any]:
+    """`--phase write`: the write, left in place; `--phase check`: its check, then the cleanup."""
+    from honey_duck_dev.benchmarks.approaches import CHECKS, SINKS
+
+    checked = CHECKS[args.check]
+    sink = SINKS[checked.sink]
+    source, out = Path(args.source), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {}
+    if args.phase == "write":
+        try:
+            sampler, start = Sampler(), time.perf_counter()
+            checked.write.run(source, out)
+            result["seconds"] = time.perf_counter() - start
+            result.update(sampler.stop())
+            result["peak_rss_mb"] = peak_rss_mb()
+            result["rows_read_back"] = sink.count(out)
+        except BaseException:  # the check phase will not run: nothing is left on a server
+            if sink.cleanup is not None:
+                sink.cleanup(out)
+            raise
+        return result
+    try:
+        result.update(reconcile(checked, source, out))
+    finally:
+        if sink.cleanup is not None:
+            sink.cleanup(out)
+    return result
+
+
+def reconcile(checked: Any, source: Path, out: Path) -> dict[str, Any]:
+    """The check of what `checked` wrote to `out`, timed and sampled; then, untimed by it, a
+    plain read of each side and a hashing pass of the source, to show where its time goes."""
+    import dagster as dg
+    import polars as pl
+
+    from honey_duck.io import core
+    from honey_duck.io.reconcile import compare, figures
+    from honey_duck_dev.benchmarks.inputs import TABLE
+
+    key, metadata = dg.AssetKey([TABLE]), dict(checked.metadata)
+    keys = [str(k) for k in metadata.get("upsert_keys", [])]  # type: ignore[attr-defined]
+    sampler, start = Sampler(), time.perf_counter()
+    # as the asset check does it: the target's reader and type table, the transform's LazyFrame
+    readback = checked.readback(out)
+    landed = core.as_lazy(readback.read(key, metadata, None))
+    found = compare(
+        readback.name(key, metadata), pl.scan_parquet(source), landed, readback.landing, keys
+    )
+    result: dict[str, Any] = {"seconds": time.perf_counter() - start, **sampler.stop()}
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["passed"] = found.passed
+    result["description"] = found.description()
+    result["rows_read_back"] = found.landed.rows if found.landed else None
+
+    def timed(work: Any) -> float:
+        start = time.perf_counter()
+        work()
+        return time.perf_counter() - start
+
+    def drain(frame: pl.LazyFrame) -> None:
+        for _ in frame.collect_batches():
+            pass
+
+    result["read_seconds"] = timed(lambda: drain(core.as_lazy(readback.read(key, metadata, None))))
+    result["source_read_seconds"] = timed(lambda: drain(pl.scan_parquet(source)))
+    scan = pl.scan_parquet(source)
+    result["source_figures_seconds"] = timed(lambda: figures(scan, scan.collect_schema()))
+    return result
+
+
 def parser() -> argparse.ArgumentParser:
     """The child's arguments: what to measure, and where the result goes."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -97,6 +219,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--approach")
     p.add_argument("--idle", action="store_true", help="import and warm up, nothing else")
     p.add_argument("--plain", action="store_true", help="idle: skip the Dagster imports")
+    p.add_argument("--check", help="a CHECKS entry: measure its write or its check (--phase)")
+    p.add_argument("--phase", choices=("write", "check"), default="write")
     p.add_argument("paths", nargs="+", help="SOURCE OUT RESULT, or RESULT with --idle")
     return p
 

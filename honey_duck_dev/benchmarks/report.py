@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from honey_duck_dev.benchmarks.inputs import Input
-from honey_duck_dev.benchmarks.runner import Idle, Measurement
+from honey_duck_dev.benchmarks.runner import CheckMeasurement, Idle, Measurement
 
 PACKAGES = (
     "polars",
@@ -113,6 +113,7 @@ class Report:
     inputs: list[Input]
     throughput: list[Measurement] = field(default_factory=list)
     memory: list[Measurement] = field(default_factory=list)
+    checks: list[CheckMeasurement] = field(default_factory=list)
     machine: dict[str, Any] = field(default_factory=machine)
     versions: dict[str, str] = field(default_factory=versions)
     commit: str = field(default_factory=commit)
@@ -123,6 +124,10 @@ class Report:
     @property
     def failures(self) -> list[Measurement]:
         return [m for m in self.throughput + self.memory if not m.ok]
+
+    @property
+    def check_failures(self) -> list[CheckMeasurement]:
+        return [m for m in self.checks if not m.ok]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -139,6 +144,7 @@ class Report:
             ],
             "throughput": [m.to_json() for m in self.throughput],
             "memory": [m.to_json() for m in self.memory],
+            "checks": [m.to_json() for m in self.checks],
         }
 
 
@@ -265,6 +271,76 @@ def memory_table(report: Report) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+CHECK_HEADERS = [
+    "target",
+    "writer",
+    "check reads back with",
+    "rows",
+    "write s",
+    "check s",
+    "check ÷ write",
+    "write peak RSS MB",
+    "check peak RSS MB",
+    "write anon rise MB",
+    "check anon rise MB",
+    "check anon rise ÷ table",
+    "plain read of target s",
+    "hashing pass of source s",
+]
+NOTE_CHECKS = (
+    "Each target's write and its check run in two fresh processes, on the same input in the same"
+    " run: the write as the throughput run measures ours (a one-asset `dg.materialize`), the"
+    " check as the asset check does it: `compare()` of the source Parquet, scanned lazily, with"
+    " what the target's own reader reads back (`readback().read(...)`, its `landing` types)."
+    " Peak RSS is each process's high-water mark (`VmHWM`: imports and the empty Dagster run"
+    " included, see the idle child). Anonymous rise is how far `RssAnon` rose above where it"
+    " stood as the phase started (sampled every 5 ms): polars memory-maps the files it reads,"
+    " whose pages count as resident but are the page cache's, so this is what the phase itself"
+    " held; the table is the input's in-memory Arrow size. The last two columns are untimed"
+    " extra passes after the check, to show where its time goes: the target read through the"
+    " same reader and thrown away, and `figures()` (the hashing pass) of the source alone."
+)
+
+
+def check_rows(report: Report) -> list[list[str]]:
+    """One table row per target: both phases' seconds and memory, and check ÷ write."""
+    rows = []
+    for m in report.checks:
+        w, c = m.write, m.check
+        rise = _ratio(c.anon_rise_mb, m.input_arrow_mb) if m.ok else None
+        rows.append(
+            [
+                m.name,
+                f"{m.kind}: {m.label}" if m.ok else f"{m.kind}: {m.label} — FAILED: {m.error}",
+                m.reader,
+                f"{m.rows:,}",
+                _num(w.seconds, 2) if m.ok else "—",
+                _num(c.seconds, 2) if m.ok else "—",
+                "—" if m.ratio is None else f"{m.ratio:.2f}",
+                _num(w.peak_rss_mb) if m.ok else "—",
+                _num(c.peak_rss_mb) if m.ok else "—",
+                _num(w.anon_rise_mb) if m.ok else "—",
+                _num(c.anon_rise_mb) if m.ok else "—",
+                "—" if rise is None else f"{rise:.2f}",
+                _num(m.read_seconds, 2) if m.ok else "—",
+                _num(m.source_figures_seconds, 2) if m.ok else "—",
+            ]
+        )
+    return rows
+
+
+def check_summary(report: Report) -> list[str]:
+    """One line: the spread of check ÷ write over the targets that passed."""
+    ratios = [(m.ratio, m.name) for m in report.checks if m.ratio is not None]
+    if not ratios:
+        return []
+    low, high = min(ratios), max(ratios)
+    return [
+        f"check ÷ write: {low[0]:.2f} ({low[1]}) to {high[0]:.2f} ({high[1]}) over"
+        f" {len(ratios)} targets; input {report.checks[0].input_arrow_mb:,.1f} MB in memory"
+    ]
+
+
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """An aligned plain-text table, numbers right-aligned."""
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
@@ -307,9 +383,14 @@ def describe_run(report: Report) -> list[str]:
         for i in report.inputs
     )
     idle = report.idle
-    loads = [m.load_before for m in report.throughput + report.memory if m.load_before is not None]
+    measured: list[Measurement | CheckMeasurement] = [
+        *report.throughput,
+        *report.memory,
+        *report.checks,
+    ]
+    loads = [m.load_before for m in measured if m.load_before is not None]
     load = f"{min(loads):.1f} to {max(loads):.1f}" if loads else "not measured"
-    repeats = max((m.runs for m in report.throughput + report.memory), default=1)
+    repeats = max((m.runs for m in measured), default=1)
     return [
         f"- Run: {report.date}, commit {report.commit}, `{report.command}`,"
         f" {report.total_seconds / 60:.1f} minutes in all",
@@ -343,6 +424,8 @@ def to_text(report: Report) -> str:
             parts += [NOTE_CAPPED, ""]
     if report.memory:
         parts += [text_table(*memory_table(report)), ""]
+    if report.checks:
+        parts += [text_table(CHECK_HEADERS, check_rows(report)), "", *check_summary(report), ""]
     return "\n".join(parts)
 
 
@@ -357,6 +440,10 @@ def to_markdown(report: Report) -> str:
     if report.memory:
         parts += ["## Memory: a LazyFrame streamed through our sink vs collect-everything", ""]
         parts += [markdown_table(*memory_table(report)), ""]
+    if report.checks:
+        parts += ["## Reconciliation checks: what each costs against its write", ""]
+        parts += [markdown_table(CHECK_HEADERS, check_rows(report)), ""]
+        parts += [*[f"- {line}" for line in check_summary(report)], "", NOTE_CHECKS, ""]
     return "\n".join(parts)
 
 

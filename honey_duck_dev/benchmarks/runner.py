@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from honey_duck_dev.benchmarks import inputs
-from honey_duck_dev.benchmarks.approaches import SINKS, Approach, Sink
+from honey_duck_dev.benchmarks.approaches import CHECKS, SINKS, Approach, Checked, Sink
 
 Log = Callable[[str], None]
 MEMORY_KINDS = ("ours", "floor", "collect")  # `--memory`: streamed through ours, and baselines
@@ -346,6 +346,178 @@ def progress_line(m: Measurement) -> str:
     return (
         f"  ok    {m.sink:<8} {m.kind:<8} {m.rows:>11,} rows {m.seconds:8.2f}s "
         f"{m.rows_per_s:>12,.0f} rows/s  peak RSS {m.peak_rss_mb:>7,.0f} MB"
+        f"  (load {m.load_before:.1f})"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# `--checks`: a write and the reconciliation check of what it wrote, each in its own child
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    """What one phase (the write, or its check) cost, in its own fresh child."""
+
+    seconds: float | None = None
+    peak_rss_mb: float | None = None  # the child's high-water mark (VmHWM), imports included
+    anon_peak_mb: float | None = None  # highest anonymous resident memory (RssAnon) in the phase
+    anon_rise_mb: float | None = None  # ... above where it stood as the phase started
+    rss_rise_mb: float | None = None  # total resident memory's rise, mapped file pages included
+
+
+@dataclass
+class CheckMeasurement:
+    """One target: our write, then the reconciliation check of what it wrote (same input)."""
+
+    name: str  # the CHECKS entry
+    sink: str
+    kind: str
+    label: str
+    reader: str
+    rows: int
+    input_arrow_mb: float
+    write: Phase
+    check: Phase
+    rows_written: int | None = None  # counted by the sink's independent reader after the write
+    rows_checked: int | None = None  # counted by the check on the target's side
+    passed: bool | None = None
+    description: str | None = None
+    read_seconds: float | None = None  # a plain read of the target through its reader
+    source_read_seconds: float | None = None  # a plain read of the source Parquet
+    source_figures_seconds: float | None = None  # the check's hashing pass of the source alone
+    error: str | None = None
+    load_before: float | None = None
+    runs: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.error is None
+            and self.passed is True
+            and self.rows_written == self.rows == self.rows_checked
+        )
+
+    @property
+    def ratio(self) -> float | None:
+        """Check seconds ÷ write seconds."""
+        if not self.ok or not self.write.seconds or self.check.seconds is None:
+            return None
+        return self.check.seconds / self.write.seconds
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "check_over_write": self.ratio}
+
+
+@dataclass(frozen=True)
+class CheckTask:
+    name: str
+    checked: Checked
+    source: inputs.Input
+
+
+def plan_checks(source: inputs.Input, names: Iterable[str], log: Log) -> list[CheckTask]:
+    """The `--checks` measurements: every chosen target whose sink can run here."""
+    tasks = []
+    for name in names:
+        checked = CHECKS[name]
+        reason = SINKS[checked.sink].unavailable()
+        if reason:
+            log(f"skipping {name}: {reason}")
+        else:
+            tasks.append(CheckTask(name, checked, source))
+    return tasks
+
+
+def _phase(found: dict[str, Any]) -> Phase:
+    return Phase(**{k: v for k, v in found.items() if k in Phase.__dataclass_fields__})
+
+
+def run_check(
+    task: CheckTask, work: Path, keep: bool, timeout: float, shared: Workers | None = None
+) -> CheckMeasurement:
+    """The write in one fresh child, which leaves what it wrote; its check in another."""
+    checked = task.checked
+    scratch = Path(tempfile.mkdtemp(prefix=f"{task.name}_check_", dir=work))
+    out = scratch / scratch.name.lower()
+    load = os.getloadavg()[0]
+    base = ["--check", task.name, str(task.source.path), str(out)]
+    wrote = _child(["--phase", "write", *base], scratch, timeout, shared)
+    measured = CheckMeasurement(
+        task.name,
+        checked.sink,
+        checked.kind,
+        checked.write.label,
+        checked.reader,
+        task.source.rows,
+        task.source.arrow_mb,
+        write=_phase(wrote),
+        check=Phase(),
+        rows_written=wrote.get("rows_read_back"),
+        error=wrote.get("error"),
+        load_before=load,
+    )
+    if measured.error is None:
+        found = _child(["--phase", "check", *base], scratch, timeout, shared)
+        measured.check = _phase(found)
+        measured.error = found.get("error")
+        measured.rows_checked = found.get("rows_read_back")
+        measured.passed = found.get("passed")
+        measured.description = found.get("description")
+        for name in ("read_seconds", "source_read_seconds", "source_figures_seconds"):
+            setattr(measured, name, found.get(name))
+        if measured.error is None and not measured.passed:
+            measured.error = f"the check failed: {measured.description}"
+    if measured.error is None and measured.rows_written != measured.rows:
+        measured.error = f"wrote {measured.rows_written} rows, expected {measured.rows}"
+    if measured.error is not None:
+        measured.error += f" (log and output kept in {scratch})"
+    elif not keep:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return measured
+
+
+def run_checks(
+    tasks: Sequence[CheckTask],
+    work: Path,
+    *,
+    jobs: int,
+    keep: bool,
+    timeout: float,
+    log: Log,
+    repeat: int = 1,
+    shared: Workers | None = None,
+) -> list[CheckMeasurement]:
+    """Run every check task; with `repeat`, each phase's fastest run and highest memory kept."""
+
+    def one(task: CheckTask) -> CheckMeasurement:
+        runs = [run_check(task, work, keep, timeout, shared) for _ in range(repeat)]
+        failed = [m for m in runs if not m.ok]
+        measured = failed[0] if failed else runs[0]
+        if not failed:
+            for phase in ("write", "check"):
+                phases = [getattr(m, phase) for m in runs]
+                fastest = min(phases, key=lambda p: p.seconds or 0.0)
+                for memory in ("peak_rss_mb", "anon_peak_mb", "anon_rise_mb", "rss_rise_mb"):
+                    setattr(fastest, memory, max(getattr(p, memory) or 0.0 for p in phases))
+                setattr(measured, phase, fastest)
+        measured.runs = repeat
+        log(check_progress_line(measured))
+        return measured
+
+    if jobs <= 1:
+        return [one(t) for t in tasks]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, tasks))
+
+
+def check_progress_line(m: CheckMeasurement) -> str:
+    if not m.ok:
+        return f"  FAIL  {m.name:<16} {m.error}"
+    return (
+        f"  ok    {m.name:<16} {m.rows:>11,} rows  write {m.write.seconds:8.2f}s"
+        f"  check {m.check.seconds:8.2f}s  check÷write {m.ratio:.2f}"
+        f"  anon rise: write {m.write.anon_rise_mb:,.0f} MB, check {m.check.anon_rise_mb:,.0f} MB"
         f"  (load {m.load_before:.1f})"
     )
 

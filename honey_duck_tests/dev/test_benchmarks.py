@@ -12,7 +12,7 @@ import pytest
 
 from honey_duck_dev.benchmarks.__main__ import main, parser, row_count
 from honey_duck_dev.benchmarks.approaches import SINKS, Approach, naive_csv
-from honey_duck_dev.benchmarks.report import THROUGHPUT_HEADERS
+from honey_duck_dev.benchmarks.report import CHECK_HEADERS, THROUGHPUT_HEADERS
 from honey_duck_dev.benchmarks.runner import Workers, effective_cap
 from honey_duck_tests.service_fixtures import unavailable
 
@@ -127,3 +127,26 @@ def test_row_counts_and_caps() -> None:
     assert effective_cap("naive", naive, 200_000) == 200_000
     assert effective_cap("naive", Approach("per row", naive_csv, cap=10_000), 200_000) == 10_000
     assert effective_cap("floor", naive, 200_000) is None
+
+
+def test_checks_mode_reports_check_over_write_per_target(
+    tmp_path: Path, work: Path, workers: Workers
+) -> None:
+    out = tmp_path / "checks.md"
+    argv = ["--checks", "--rows", "2k", "--check-sinks", "csv,parquet", *SMOKE]
+    assert main([*argv, "--work", str(work), "--out", str(out)], workers) == 0
+
+    data = json.loads(out.with_suffix(".json").read_text())
+    found = {m["name"]: m for m in data["checks"]}
+    assert set(found) == {"csv", "parquet"}
+    for m in found.values():
+        assert m["error"] is None and m["passed"], m
+        assert m["rows_written"] == m["rows_checked"] == 2_000
+        assert m["check_over_write"] == m["check"]["seconds"] / m["write"]["seconds"]
+        assert m["check"]["anon_rise_mb"] is not None and m["write"]["peak_rss_mb"] > 0
+    table = _table(out.read_text(), "target")
+    assert table[0] == CHECK_HEADERS
+    assert [r[0] for r in table[1:]] == ["csv", "parquet"]
+    ratio = table[0].index("check ÷ write")
+    assert all(float(r[ratio]) > 0 for r in table[1:])
+    assert "check ÷ write: " in out.read_text()
