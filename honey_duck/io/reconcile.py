@@ -381,25 +381,15 @@ def reconcile_checks(
                 needs = {manager_key}
             else:
                 opener, needs = (lambda resources: readback(manager)), set()
-            checks.append(_check(key, upstream[0], spec.partitions_def, metadata, opener, needs))
+            with warnings.catch_warnings():
+                # partitioned asset checks are a Dagster preview: said once, in the README
+                warnings.simplefilter("ignore", dg.PreviewWarning)
+                check = _check(key, upstream[0], spec.partitions_def, metadata, opener, needs)
+            checks.append(check)
     return checks
 
 
 def _check(
-    key: dg.AssetKey,
-    upstream: dg.AssetKey,
-    partitions_def: dg.PartitionsDefinition | None,
-    metadata: Mapping[str, Any],
-    opener: Callable[[Any], Readback],
-    resource_keys: set[str],
-) -> dg.AssetChecksDefinition:
-    with warnings.catch_warnings():
-        # partitioned asset checks are a Dagster preview: said once, in the README
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        return _define(key, upstream, partitions_def, metadata, opener, resource_keys)
-
-
-def _define(
     key: dg.AssetKey,
     upstream: dg.AssetKey,
     partitions_def: dg.PartitionsDefinition | None,
