@@ -14,7 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from honey_duck_dev.benchmarks import inputs
 from honey_duck_dev.benchmarks.approaches import CHECKS, SINKS, Approach, Checked, Sink
@@ -301,11 +301,33 @@ def run_task(
     )
     if measured.error is None and measured.rows_read_back != measured.rows:
         measured.error = f"read back {measured.rows_read_back} rows, expected {measured.rows}"
-    if measured.error is not None:  # what it wrote and its log stay, to look into
+    return _settle(measured, scratch, keep)
+
+
+class _Outcome(Protocol):
+    error: str | None
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+_M = TypeVar("_M", bound=_Outcome)
+
+
+def _settle(measured: _M, scratch: Path, keep: bool) -> _M:
+    """A failed measurement keeps its scratch folder (what it wrote, its log) to look into."""
+    if measured.error is not None:
         measured.error += f" (log and output kept in {scratch})"
     elif not keep:
         shutil.rmtree(scratch, ignore_errors=True)
     return measured
+
+
+def _each(tasks: Sequence[_T], one: Callable[[_T], _R], jobs: int) -> list[_R]:
+    """`one` of every task, in order: one at a time, or `jobs` side by side (smoke tests only)."""
+    if jobs <= 1:
+        return [one(t) for t in tasks]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, tasks))
 
 
 def run_all(
@@ -333,10 +355,7 @@ def run_all(
         log(progress_line(measured))
         return measured
 
-    if jobs <= 1:
-        return [one(t) for t in tasks]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(one, tasks))
+    return _each(tasks, one, jobs)
 
 
 def progress_line(m: Measurement) -> str:
@@ -470,11 +489,7 @@ def run_check(
             measured.error = f"the check failed: {measured.description}"
     if measured.error is None and measured.rows_written != measured.rows:
         measured.error = f"wrote {measured.rows_written} rows, expected {measured.rows}"
-    if measured.error is not None:
-        measured.error += f" (log and output kept in {scratch})"
-    elif not keep:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return measured
+    return _settle(measured, scratch, keep)
 
 
 def run_checks(
@@ -505,10 +520,7 @@ def run_checks(
         log(check_progress_line(measured))
         return measured
 
-    if jobs <= 1:
-        return [one(t) for t in tasks]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(one, tasks))
+    return _each(tasks, one, jobs)
 
 
 def check_progress_line(m: CheckMeasurement) -> str:

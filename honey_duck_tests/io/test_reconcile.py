@@ -71,6 +71,32 @@ def test_values_swapped_between_rows_are_caught_by_the_row_digest() -> None:
     assert "the same values sit in different rows" in result.description()  # ... not row-wise
 
 
+def test_equal_columns_swapped_between_rows_do_not_cancel_out() -> None:
+    # two columns equal in every row: their hashes must not cancel in the row's hash
+    asset = pl.DataFrame({"a": [1, 2], "b": [1, 2], "c": ["p", "q"]})
+    moved = pl.DataFrame({"a": [2, 1], "b": [2, 1], "c": ["p", "q"]})
+    result = compare("t", asset.lazy(), moved.lazy(), same)
+    assert "the same values sit in different rows" in result.description()
+
+
+def test_values_swapped_between_columns_of_one_type_are_caught() -> None:
+    asset = pl.DataFrame({"a": [1, 2], "b": [3, 4]})
+    result = compare("t", asset.lazy(), asset.select(a="b", b="a").lazy(), same)
+    assert result.differing == ["a", "b"]
+
+
+def test_polars_uint64_sums_and_products_wrap() -> None:
+    # the digests are sums modulo 2^64 and the row hash multiplies: if polars ever raised or
+    # saturated instead, every digest of a large table would be wrong
+    top = pl.Series([2**64 - 1, 5], dtype=pl.UInt64)
+    assert top.sum() == 4
+    assert (
+        pl.DataFrame({"x": top}).lazy().select(pl.col("x").sum()).collect(engine="streaming").item()
+        == 4
+    )
+    assert (top * pl.Series([3, 1], dtype=pl.UInt64)).to_list() == [2**64 - 3, 5]
+
+
 def test_a_duplicated_row_is_not_the_same_as_one() -> None:
     doubled = pl.concat([FRAME, FRAME.head(1)])
     trimmed = pl.concat([FRAME.head(3), FRAME.head(1)])  # row 4 replaced by a copy of row 1
