@@ -189,13 +189,13 @@ def refusals(schema: pl.Schema) -> list[core.Refusal]:
     return found
 
 
-def decode(values: Sequence[bytes], schema: pl.Schema) -> pl.DataFrame:
+def decode(values: Sequence[bytes] | pl.Series, schema: pl.Schema) -> pl.DataFrame:
     """JSON values (one object per row) as a frame typed by the recorded `schema`.
 
     `str.json_decode` with the wire types: unlike `read_ndjson` it reads every integer width
     (nested ones too) and a column named "", and a field absent from an older message is null.
     """
-    if not values:
+    if len(values) == 0:
         return pl.DataFrame(schema=schema)
     wire = pl.Struct({c: wire_type(t) for c, t in schema.items()})
     text = pl.Series("v", values, dtype=pl.Binary).cast(pl.String)
@@ -444,11 +444,85 @@ def invisible(
 def last_per_key(
     messages: Iterator[tuple[bytes | None, bytes | None]],
 ) -> dict[bytes | None, bytes | None]:
-    """The last value of each key (None: a tombstone), in the order keys were first seen."""
+    """The last value of each key (None: a tombstone), in the order keys were first seen.
+
+    Held in memory: for small topics (the schema records); a table's topic goes through
+    `live_messages`.
+    """
     latest: dict[bytes | None, bytes | None] = {}
     for key, value in messages:
         latest[key] = value
     return latest
+
+
+_SPILL = pl.Schema({"key": pl.Binary, "seq": pl.UInt64, "value": pl.Binary})
+
+
+def live_messages(
+    messages: Iterator[tuple[bytes | None, bytes | None]], batch: int = 100_000
+) -> Iterator[pl.DataFrame]:
+    """The live messages of a compacted topic, as frames of `key` and `value` (Binary): the last
+    value of each key, tombstones dropped, in the order those last values were produced (what a
+    consumer reads once the broker has compacted the topic).
+
+    Memory stays bounded by the keys, not the values: the messages are spilled, `batch` at a
+    time, to temporary Parquet files; polars finds each key's last position (a table of keys
+    and positions, collected on its own), and each file is then read back alone and keeps the
+    rows at those positions. The files are removed when the iteration ends, however it ends.
+    """
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="honey_duck-kafka-") as spill:
+        folder = Path(spill)
+        parts: list[tuple[Path, int, int]] = []  # file, first and past-last position
+        keys: list[bytes | None] = []
+        values: list[bytes | None] = []
+
+        def flush() -> None:
+            first = parts[-1][2] if parts else 0
+            path = folder / f"{len(parts):06d}.parquet"
+            pl.DataFrame(
+                {
+                    "key": pl.Series(keys, dtype=pl.Binary),
+                    "seq": pl.int_range(first, first + len(keys), dtype=pl.UInt64, eager=True),
+                    "value": pl.Series(values, dtype=pl.Binary),
+                },
+                schema=_SPILL,
+            ).write_parquet(path, compression="lz4")
+            parts.append((path, first, first + len(keys)))
+            keys.clear()
+            values.clear()
+
+        for key, value in messages:
+            keys.append(key)
+            values.append(value)
+            if len(keys) >= batch:
+                flush()
+        if keys:
+            flush()
+        if not parts:
+            return
+        last = (
+            pl.scan_parquet([p for p, _, _ in parts], schema=_SPILL)
+            .group_by("key")
+            .agg(pl.col("seq").max())
+            .select(pl.col("seq").sort())
+            .collect(engine="streaming")
+            .to_series()
+        )
+        for path, first, past in parts:
+            lo, hi = last.search_sorted(first), last.search_sorted(past)
+            if hi > lo:
+                kept = last.slice(lo, hi - lo).implode()
+                frame = (
+                    pl.scan_parquet(path, schema=_SPILL)
+                    .filter(pl.col("seq").is_in(kept), pl.col("value").is_not_null())
+                    .select("key", "value")
+                    .collect()
+                )
+                if frame.height:
+                    yield frame
 
 
 # ---------------------------------------------------------------------------------------------
@@ -796,20 +870,18 @@ class KafkaSession(RecordedSchema, Session):
                 if key is not None:
                     alive[key] = value is not None
             return {k for k, v in alive.items() if v}
-        latest = last_per_key(consume(self.settings, topic.name))
         stored = self.stored_schema(topic)
         if stored is None:
             return set()
         columns = [c for c in partitions.columns if c in stored]
         subset = pl.Schema({c: stored[c] for c in columns})
-        pairs = [(k, v) for k, v in latest.items() if k is not None and v is not None]
-        del latest
         found: set[bytes] = set()
-        for start in range(0, len(pairs), 100_000):
-            chunk = pairs[start : start + 100_000]
-            values = decode([v for _, v in chunk], subset)
-            inside = values.select(partitions.predicate(subset).fill_null(False)).to_series()
-            found.update(k for (k, _), hit in zip(chunk, inside, strict=True) if hit)
+        for chunk in live_messages(consume(self.settings, topic.name)):
+            chunk = chunk.filter(pl.col("key").is_not_null())
+            inside = decode(chunk["value"], subset).select(
+                partitions.predicate(subset).fill_null(False)
+            )
+            found.update(chunk["key"].filter(inside.to_series()).to_list())
         return found
 
     def _keep_stored_values(
@@ -827,10 +899,10 @@ class KafkaSession(RecordedSchema, Session):
         )
 
     def _read_latest(self, topic: Topic, schema: pl.Schema) -> pl.DataFrame:
-        latest = last_per_key(consume(self.settings, topic.name))
-        values = [v for v in latest.values() if v is not None]
-        del latest
-        return decode(values, schema)
+        chunks = [
+            decode(c["value"], schema) for c in live_messages(consume(self.settings, topic.name))
+        ]
+        return pl.concat(chunks) if chunks else pl.DataFrame(schema=schema)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -858,13 +930,11 @@ class KafkaSession(RecordedSchema, Session):
         needed = list(dict.fromkeys(wanted + (partitions.columns if partitions else [])))
         decoded = pl.Schema({c: schema[c] for c in needed})
 
-        def values() -> Iterator[list[bytes]]:
+        def values() -> Iterator[Sequence[bytes] | pl.Series]:
             messages = consume(settings, location.name)
             if compact:
-                live = [v for v in last_per_key(messages).values() if v is not None]
-                while live:
-                    chunk, live[:batch] = live[:batch], []
-                    yield chunk
+                for live in live_messages(messages, batch):
+                    yield live["value"]
                 return
             chunk: list[bytes] = []
             for _, value in messages:

@@ -576,6 +576,29 @@ def test_the_reconciliation_check_names_messages_changed_or_tombstoned_by_a_plai
     assert "missing id [3]" in verdict.description
 
 
+def test_live_messages_keep_each_keys_last_value_across_spill_files() -> None:
+    """A compacted topic read through spill files of 2 messages: a key rewritten in a later
+    file, a tombstone, a key deleted and written again, and messages without a key."""
+    stream = [
+        (b"a", b"1"),
+        (b"b", b"2"),
+        (None, b"n1"),
+        (b"a", b"3"),  # a rewritten in the second file
+        (b"c", b"4"),
+        (b"b", None),  # b deleted
+        (None, b"n2"),
+        (b"c", None),
+        (b"c", b"5"),  # c deleted, then written again
+    ]
+    kept = pl.concat(list(kafka.live_messages(iter(stream), batch=2)))
+    expected = {key: value for key, value in stream}  # the last message of each key
+    live = {key: value for key, value in expected.items() if value is not None}
+    assert dict(kept.rows()) == live == {b"a": b"3", None: b"n2", b"c": b"5"}
+    assert kept["key"].to_list() == [b"a", None, b"c"]  # where each last value was produced
+    assert list(kafka.live_messages(iter([]))) == []
+    assert list(kafka.live_messages(iter([(b"gone", None)]), batch=2)) == []
+
+
 def test_an_unreachable_broker_is_a_clear_error_without_the_password() -> None:
     io = KafkaIOManager(
         bootstrap_servers="127.0.0.1:1",
