@@ -16,17 +16,10 @@ from polars.testing import assert_frame_equal
 
 from honey_duck.io.core import SinkError
 from honey_duck.io.files import FileIOManager
-from honey_duck_tests.io.runs import error_of, run
+from honey_duck_tests.io.runs import MONTHLY, MULTI, RANGE, error_of, run
 
 FORMATS = ["json", "csv", "excel", "feather", "parquet"]
 EXT = {"json": "json", "csv": "csv", "excel": "xlsx", "feather": "feather", "parquet": "parquet"}
-MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
-CHANNELS = dg.StaticPartitionsDefinition(["gallery", "online"])
-MULTI = dg.MultiPartitionsDefinition({"month": MONTHLY, "channel": CHANNELS})
-RANGE = {
-    "dagster/asset_partition_range_start": "2024-01-01",
-    "dagster/asset_partition_range_end": "2024-04-01",
-}
 
 
 def typed_frame() -> pl.DataFrame:

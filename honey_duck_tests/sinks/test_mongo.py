@@ -28,17 +28,16 @@ from hypothesis import strategies as st
 
 from honey_duck.io.mongo import STAGING, MongoIOManager, _name_problem
 from honey_duck_tests.io.reconciling import reconciled
-from honey_duck_tests.io.runs import error_of, run
+from honey_duck_tests.io.runs import (
+    MONTHLY,
+    MULTI,
+    backfill_then_rerun_march,
+    error_of,
+    months,
+    run,
+)
 from honey_duck_tests.sinks import roundtrip
 from honey_duck_tests.sinks.readback import assert_reconciled
-
-MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
-CHANNELS = dg.StaticPartitionsDefinition(["gallery", "online"])
-MULTI = dg.MultiPartitionsDefinition({"month": MONTHLY, "channel": CHANNELS})
-RANGE = {
-    "dagster/asset_partition_range_start": "2024-01-01",
-    "dagster/asset_partition_range_end": "2024-04-01",
-}
 
 
 class Db:
@@ -94,11 +93,6 @@ def typed_frame() -> pl.DataFrame:
             "info": [{"k": 1, "v": "x"}, None, {"k": 2, "v": None}],
         }
     )  # fmt: skip
-
-
-def months(numbers: list[int], channel: str = "online") -> pl.DataFrame:
-    rows = [(m * 10 + i, date(2024, m, 1 + i), channel) for m in numbers for i in (0, 1)]
-    return pl.DataFrame(rows, schema={"id": pl.Int64, "d": pl.Date, "c": pl.String}, orient="row")
 
 
 def native(value: Any, dtype: pl.DataType) -> Any:
@@ -189,16 +183,6 @@ def test_duplicate_and_null_keys_fail_before_anything_is_written(mongo: Db) -> N
 
 
 def test_a_range_backfills_in_one_run_and_a_rerun_replaces_one_partition(mongo: Db) -> None:
-    io = mongo.manager()
-    partitioned = mongo.meta(partition_expr="d")
-
-    def produce(context: dg.AssetExecutionContext) -> pl.LazyFrame:
-        window = context.partition_time_window
-        return months(list(range(window.start.month, window.end.month)), "first").lazy()
-
-    result = run(io, produce, metadata=partitioned, partitions_def=MONTHLY, tags=RANGE)
-    assert result.success, error_of(result)
-
     def per_month() -> list[tuple]:
         groups = mongo.db.table.aggregate(
             [
@@ -208,22 +192,11 @@ def test_a_range_backfills_in_one_run_and_a_rerun_replaces_one_partition(mongo: 
         )
         return [(g["_id"]["m"], g["_id"]["c"], g["n"]) for g in groups]
 
-    assert per_month() == [(m, "first", 2) for m in (1, 2, 3, 4)]
-    seen: dict[str, pl.DataFrame] = {}
-    rerun = run(
-        io,
-        lambda: months([3], "second").head(1),
-        metadata=partitioned,
-        partitions_def=MONTHLY,
-        partition_key="2024-03-01",
-        consume=lambda table: seen.update(t=table),
-        consume_metadata={"columns": ["c", "id"]},
-    )
-    assert rerun.success, error_of(rerun)
-    assert seen["t"].rows() == [("second", 30)]  # only March, only the columns asked for
+    def first() -> None:
+        assert per_month() == [(m, "first", 2) for m in (1, 2, 3, 4)]
+
+    backfill_then_rerun_march(mongo.manager(), mongo.meta(partition_expr="d"), first)
     assert per_month() == [(1, "first", 2), (2, "first", 2), (3, "second", 1), (4, "first", 2)]
-    count = rerun.get_asset_materialization_events()[0].materialization.metadata
-    assert count["dagster/partition_row_count"].value == 1
 
 
 @pytest.mark.parametrize("transactions", [True, False])

@@ -26,17 +26,16 @@ from honey_duck.io.localsql import LocalSqlIOManager
 from honey_duck.io.postgres import PostgresIOManager
 from honey_duck.io.sql.target import SqlIOManager
 from honey_duck_tests.io.reconciling import reconciled
-from honey_duck_tests.io.runs import error_of, run
+from honey_duck_tests.io.runs import (
+    MONTHLY,
+    MULTI,
+    backfill_then_rerun_march,
+    error_of,
+    months,
+    run,
+)
 from honey_duck_tests.sinks import roundtrip
 from honey_duck_tests.sinks.readback import assert_reconciled
-
-MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
-CHANNELS = dg.StaticPartitionsDefinition(["gallery", "online"])
-MULTI = dg.MultiPartitionsDefinition({"month": MONTHLY, "channel": CHANNELS})
-RANGE = {
-    "dagster/asset_partition_range_start": "2024-01-01",
-    "dagster/asset_partition_range_end": "2024-04-01",
-}
 
 
 @dataclass
@@ -108,11 +107,6 @@ def typed_frame() -> pl.DataFrame:
             "info": [{"k": 1, "v": "x"}, None, {"k": 2, "v": None}],
         }
     )  # fmt: skip
-
-
-def months(numbers: list[int], channel: str = "online") -> pl.DataFrame:
-    rows = [(m * 10 + i, date(2024, m, 1 + i), channel) for m in numbers for i in (0, 1)]
-    return pl.DataFrame(rows, schema={"id": pl.Int64, "d": pl.Date, "c": pl.String}, orient="row")
 
 
 def test_every_type_round_trips_and_replace_is_idempotent(target: Target) -> None:
@@ -198,37 +192,18 @@ def test_duplicate_upsert_keys_fail_before_anything_is_written(target: Target) -
 
 
 def test_a_range_backfills_in_one_run_and_a_rerun_replaces_one_partition(target: Target) -> None:
-    io = target.manager()
-    partitioned = meta(target, partition_expr="d")
-
-    def produce(context: dg.AssetExecutionContext) -> pl.LazyFrame:
-        window = context.partition_time_window
-        return months(list(range(window.start.month, window.end.month)), "first").lazy()
-
-    result = run(io, produce, metadata=partitioned, partitions_def=MONTHLY, tags=RANGE)
-    assert result.success, error_of(result)
     per_month = f"SELECT extract(month FROM d)::int, c, count(*) FROM {target.table()} GROUP BY 1, 2 ORDER BY 1"  # noqa: E501
-    assert target.query(per_month) == [(m, "first", 2) for m in (1, 2, 3, 4)]
-    seen: dict[str, pl.DataFrame] = {}
-    rerun = run(
-        io,
-        lambda: months([3], "second").head(1),
-        metadata=partitioned,
-        partitions_def=MONTHLY,
-        partition_key="2024-03-01",
-        consume=lambda table: seen.update(table=table),
-        consume_metadata={"columns": ["c", "id"]},
-    )
-    assert rerun.success, error_of(rerun)
-    assert seen["table"].rows() == [("second", 30)]  # only March, only the columns asked for
+
+    def first() -> None:
+        assert target.query(per_month) == [(m, "first", 2) for m in (1, 2, 3, 4)]
+
+    backfill_then_rerun_march(target.manager(), meta(target, partition_expr="d"), first)
     assert target.query(per_month) == [
         (1, "first", 2),
         (2, "first", 2),
         (3, "second", 1),
         (4, "first", 2),
     ]
-    count = rerun.get_asset_materialization_events()[0].materialization.metadata
-    assert count["dagster/partition_row_count"].value == 1
 
 
 def test_multi_partitions_replace_exactly_their_key_set(target: Target) -> None:
