@@ -306,10 +306,13 @@ def run_task(
 
 class _Outcome(Protocol):
     error: str | None
+    runs: int
+
+    @property
+    def ok(self) -> bool: ...
 
 
 _T = TypeVar("_T")
-_R = TypeVar("_R")
 _M = TypeVar("_M", bound=_Outcome)
 
 
@@ -322,8 +325,28 @@ def _settle(measured: _M, scratch: Path, keep: bool) -> _M:
     return measured
 
 
-def _each(tasks: Sequence[_T], one: Callable[[_T], _R], jobs: int) -> list[_R]:
-    """`one` of every task, in order: one at a time, or `jobs` side by side (smoke tests only)."""
+def _each(
+    tasks: Sequence[_T],
+    measure: Callable[[_T], _M],
+    best: Callable[[list[_M]], _M],
+    line: Callable[[_M], str],
+    *,
+    repeat: int,
+    jobs: int,
+    log: Log,
+) -> list[_M]:
+    """`measure` every task `repeat` times, keep the first failure or else what `best` makes of
+    the runs, and log its `line`: tasks in order, one at a time, or `jobs` side by side (smoke
+    tests only)."""
+
+    def one(task: _T) -> _M:
+        runs = [measure(task) for _ in range(repeat)]
+        failed = [m for m in runs if not m.ok]
+        measured = failed[0] if failed else best(runs)
+        measured.runs = repeat
+        log(line(measured))
+        return measured
+
     if jobs <= 1:
         return [one(t) for t in tasks]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -343,19 +366,17 @@ def run_all(
 ) -> list[Measurement]:
     """Run every task (one at a time unless `jobs` > 1: parallel runs are smoke tests only)."""
 
-    def one(task: Task) -> Measurement:
-        runs = [run_task(task, work, keep, timeout, shared) for _ in range(repeat)]
-        failed = [m for m in runs if not m.ok]
+    def best(runs: list[Measurement]) -> Measurement:
         # The fastest run is the one least disturbed by anything else on the machine; peak RSS
         # hardly varies between runs, and the highest one seen is reported.
-        measured = failed[0] if failed else min(runs, key=lambda m: m.seconds or 0.0)
-        if not failed:
-            measured.peak_rss_mb = max(m.peak_rss_mb or 0.0 for m in runs)
-        measured.runs = repeat
-        log(progress_line(measured))
-        return measured
+        fastest = min(runs, key=lambda m: m.seconds or 0.0)
+        fastest.peak_rss_mb = max(m.peak_rss_mb or 0.0 for m in runs)
+        return fastest
 
-    return _each(tasks, one, jobs)
+    def measure(task: Task) -> Measurement:
+        return run_task(task, work, keep, timeout, shared)
+
+    return _each(tasks, measure, best, progress_line, repeat=repeat, jobs=jobs, log=log)
 
 
 def progress_line(m: Measurement) -> str:
@@ -505,22 +526,20 @@ def run_checks(
 ) -> list[CheckMeasurement]:
     """Run every check task; with `repeat`, each phase's fastest run and highest memory kept."""
 
-    def one(task: CheckTask) -> CheckMeasurement:
-        runs = [run_check(task, work, keep, timeout, shared) for _ in range(repeat)]
-        failed = [m for m in runs if not m.ok]
-        measured = failed[0] if failed else runs[0]
-        if not failed:
-            for phase in ("write", "check"):
-                phases = [getattr(m, phase) for m in runs]
-                fastest = min(phases, key=lambda p: p.seconds or 0.0)
-                for memory in ("peak_rss_mb", "anon_peak_mb", "anon_rise_mb", "rss_rise_mb"):
-                    setattr(fastest, memory, max(getattr(p, memory) or 0.0 for p in phases))
-                setattr(measured, phase, fastest)
-        measured.runs = repeat
-        log(check_progress_line(measured))
+    def best(runs: list[CheckMeasurement]) -> CheckMeasurement:
+        measured = runs[0]
+        for phase in ("write", "check"):
+            phases = [getattr(m, phase) for m in runs]
+            fastest = min(phases, key=lambda p: p.seconds or 0.0)
+            for memory in ("peak_rss_mb", "anon_peak_mb", "anon_rise_mb", "rss_rise_mb"):
+                setattr(fastest, memory, max(getattr(p, memory) or 0.0 for p in phases))
+            setattr(measured, phase, fastest)
         return measured
 
-    return _each(tasks, one, jobs)
+    def measure(task: CheckTask) -> CheckMeasurement:
+        return run_check(task, work, keep, timeout, shared)
+
+    return _each(tasks, measure, best, check_progress_line, repeat=repeat, jobs=jobs, log=log)
 
 
 def check_progress_line(m: CheckMeasurement) -> str:
