@@ -10,9 +10,9 @@ from dagster_duckdb_polars import DuckDBPolarsIOManager
 
 from honey_duck.environments import Environment
 from honey_duck.io import core
-from honey_duck.io.core import WriteMode
-from honey_duck.io.sink import Capabilities, Landing
+from honey_duck.io.sink import Landing
 from honey_duck.sinks.assets import sink_assets
+from honey_duck.sinks.official import OfficialReadback
 
 # What this sink's tests run against (the README's destination table shows it).
 TESTED_AGAINST = "embedded DuckDB; read back with the duckdb client"
@@ -28,19 +28,13 @@ def resources(env: Environment) -> dict:
     return {"duckdb_io_manager": DuckDBPolarsIOManager(database=database)}
 
 
-class DuckDBReadback:
+class DuckDBReadback(OfficialReadback):
     """The official manager's tables, as the reconciliation check reads them: with the duckdb
     client, `<schema>.<table>` from the asset key, Arrow batches streamed."""
 
     word = "duckdb"
-    # what the official manager keeps: a table (or a time window of it) replaced; the columns
-    # must match the table's (no schema policy of ours)
-    capabilities = Capabilities(
-        modes=frozenset({WriteMode.REPLACE}),
-        slice_modes=frozenset({WriteMode.REPLACE}),
-        policies=frozenset(),
-        why="the official manager only replaces a table (or its partitions' rows)",
-    )
+    # the columns must match the table's (no schema policy of ours)
+    why = "the official manager only replaces a table (or its partitions' rows)"
 
     def __init__(self, manager: DuckDBPolarsIOManager) -> None:
         self.database = str(manager.database)
@@ -61,9 +55,6 @@ class DuckDBReadback:
             # the manager writes it (INTERVAL), but polars cannot read an Arrow interval back
             return "DuckDB stores durations as INTERVAL, which polars cannot read back"
         return None
-
-    def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
-        return []  # no value of a type it keeps changes on the way
 
     def name(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> str:
         schema, table = self._table(key, metadata)

@@ -10,10 +10,9 @@ from upath import UPath
 
 from honey_duck.environments import Environment
 from honey_duck.io import core
-from honey_duck.io.core import WriteMode
-from honey_duck.io.sink import Capabilities, Landing
 from honey_duck.sinks.assets import sink_assets
 from honey_duck.sinks.files import FILES_URL_VAR
+from honey_duck.sinks.official import OfficialReadback
 
 # The official manager stores one partition per run, so backfills here run one run per month.
 assets = sink_assets(
@@ -29,32 +28,17 @@ def resources(env: Environment) -> dict:
     return {"parquet_io_manager": PolarsParquetIOManager(base_dir=base_dir)}
 
 
-class ParquetReadback:
+class ParquetReadback(OfficialReadback):
     """The official manager's files, as the reconciliation check reads them: with polars, from
     `<base_dir>/<key>.parquet`, or `<base_dir>/<key>/<partition>.parquet` per partition."""
 
     word = "parquet"
-    # what the official manager keeps: a whole file or one partition's file, replaced; it
-    # writes any schema it is given (no schema policy of ours)
-    capabilities = Capabilities(
-        modes=frozenset({WriteMode.REPLACE}),
-        slice_modes=frozenset({WriteMode.REPLACE}),
-        policies=frozenset(),
-        why="the official manager only replaces a file (one per partition)",
-    )
+    # it writes any schema it is given, and what it writes polars reads back unchanged
+    why = "the official manager only replaces a file (one per partition)"
 
     def __init__(self, manager: PolarsParquetIOManager) -> None:
         self.root = str(manager.base_dir).rstrip("/")
         self.options = dict(manager.cloud_storage_options or {}) or None
-
-    def landing(self, dtype: pl.DataType) -> Landing:
-        return Landing(dtype)  # Parquet keeps every polars type it is given
-
-    def unsupported(self, dtype: pl.DataType) -> str | None:
-        return None
-
-    def refusals(self, schema: pl.Schema) -> list[core.Refusal]:
-        return []  # it refuses no value: what it writes, polars reads back
 
     def name(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> str:
         return str(UPath(self.root).joinpath(*key.path)) + ".parquet"
