@@ -24,6 +24,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from honey_duck import cli, environments
 from honey_duck.environments import REPO_ROOT
@@ -573,6 +574,35 @@ def test_live_messages_keep_each_keys_last_value_across_spill_files() -> None:
     assert kept["key"].to_list() == [b"a", None, b"c"]  # where each last value was produced
     assert list(kafka.live_messages(iter([]))) == []
     assert list(kafka.live_messages(iter([(b"gone", None)]), batch=2)) == []
+
+
+@given(
+    stream=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.binary(max_size=3)),
+            st.one_of(st.none(), st.binary(max_size=8)),
+        ),
+        max_size=60,
+    ),
+    batch=st.integers(min_value=1, max_value=7),
+)
+@settings(max_examples=150, deadline=None)
+def test_live_messages_equal_a_dict_of_last_values_for_any_stream(
+    stream: list[tuple[bytes | None, bytes | None]], batch: int
+) -> None:
+    """Against the plain definition (a dict keeps each key's last value): the same live pairs,
+    in the order their last values were produced, for any keys, tombstones and spill size."""
+    last: dict[bytes | None, tuple[int, bytes | None]] = {}
+    for position, (key, value) in enumerate(stream):
+        last[key] = (position, value)
+    expected = [
+        (key, value)
+        for key, (_, value) in sorted(last.items(), key=lambda item: item[1][0])
+        if value is not None
+    ]
+    frames = list(kafka.live_messages(iter(stream), batch=batch))
+    assert all(f.height for f in frames)
+    assert [row for f in frames for row in f.rows()] == expected
 
 
 def test_an_unreachable_broker_is_a_clear_error_without_the_password() -> None:
