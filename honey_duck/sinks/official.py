@@ -22,9 +22,10 @@ from honey_duck.io.sink import Capabilities, Landing
 class OfficialReadback:
     """An official manager's target as the checks and the docs see it.
 
-    What an official manager keeps: a whole table or file, or one partition's, replaced; no
-    schema policy of ours; no value refused before writing. Subclasses set `word` and `why`
-    (what the manager does instead of the other modes, for the destination table).
+    What an official manager usually keeps: a whole table or file, or one partition's,
+    replaced; no schema policy of ours; no value refused before writing. Subclasses set `word`
+    and `why` (what the manager does instead of the other modes, for the destination table),
+    or `capabilities` of their own where the manager keeps more.
     """
 
     word: ClassVar[str]
@@ -32,13 +33,16 @@ class OfficialReadback:
     capabilities: ClassVar[Capabilities]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that says `why` and declares no `capabilities` of its own gets the
+        official managers' usual ones: replace only, no schema policy of ours."""
         super().__init_subclass__(**kwargs)
-        cls.capabilities = Capabilities(
-            modes=frozenset({WriteMode.REPLACE}),
-            slice_modes=frozenset({WriteMode.REPLACE}),
-            policies=frozenset(),
-            why=cls.why,
-        )
+        if "capabilities" not in cls.__dict__ and "why" in cls.__dict__:
+            cls.capabilities = Capabilities(
+                modes=frozenset({WriteMode.REPLACE}),
+                slice_modes=frozenset({WriteMode.REPLACE}),
+                policies=frozenset(),
+                why=cls.why,
+            )
 
     def landing(self, dtype: pl.DataType) -> Landing:
         return Landing(dtype)  # a target that changes a type says so in its subclass

@@ -36,6 +36,14 @@ the command behind each of its tables):
 """
 
 
+def _at_least_one(text: str) -> int:
+    """An argparse type: a whole number of runs, 1 or more."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def row_count(text: str) -> int:
     """`2000`, `2_000`, `200k` or `10M`."""
     text = text.strip().replace("_", "").replace(",", "")
@@ -141,7 +149,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--repeat",
-        type=int,
+        type=_at_least_one,
         default=1,
         help="runs per measurement, the fastest kept (default 1)",
     )
