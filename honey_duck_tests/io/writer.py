@@ -27,9 +27,7 @@ from honey_duck.io import filestore
 from honey_duck.io.connections import S3Config
 from honey_duck.io.files import FileIOManager
 from honey_duck.io.reconcile import compare
-from honey_duck_tests.io.runs import error_of, run
-
-MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
+from honey_duck_tests.io.runs import MONTHLY, error_of, run
 
 
 def frame(rows: int, label: str, months: int) -> pl.LazyFrame:

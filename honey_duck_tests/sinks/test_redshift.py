@@ -21,11 +21,10 @@ from honey_duck.io.connections import PostgresConfig, S3Config
 from honey_duck.io.redshift import RedshiftDialect, RedshiftIOManager
 from honey_duck.io.sql.dialect import Table
 from honey_duck.io.sql.target import write
-from honey_duck_tests.io.runs import error_of, run
+from honey_duck_tests.io.runs import MONTHLY, error_of, run
 from honey_duck_tests.sinks import roundtrip
 from honey_duck_tests.sinks.readback import assert_reconciled
 
-MONTHLY = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-05-01")
 ROLE = "arn:aws:iam::123456789012:role/honey-duck-copy"
 
 
