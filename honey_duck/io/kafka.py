@@ -892,8 +892,9 @@ class KafkaSession(RecordedSchema, Session):
         only_stored = [c for c in schema if c not in write.incoming]
         if not only_stored or write.stored is None:
             return frame
-        stored = pl.Schema(write.stored)
-        existing = self._read_latest(topic, stored).select(keys + only_stored)
+        # only the columns the join keeps are decoded (a JSON value's other fields are skipped)
+        wanted = pl.Schema({c: write.stored[c] for c in keys + only_stored})
+        existing = self._read_latest(topic, wanted)
         return core.conform(
             write.frame.join(existing.lazy(), on=keys, how="left", nulls_equal=False), schema
         )
