@@ -142,7 +142,24 @@ def materialize(
             raise ValueError(problem)
     print(f"honey_duck: environment '{env.name}', home {env.home}, {len(runs)} run(s)")
     with home_lock(env.home), run_instance(env) as instance:
-        return _materialize(job, graph, runs, instance)
+        return _materialize(job, graph, runs, instance, official_readers(defs))
+
+
+def official_readers(defs: dg.Definitions) -> dict[dg.AssetKey, Any]:
+    """The readback of each asset landed by an official Dagster manager, which reports less
+    than ours (no row count for a LazyFrame, a table name that runs its parts together)."""
+    from honey_duck.seam import SinkIOManager
+    from honey_duck.sinks import SINKS
+
+    resources = defs.resources or {}
+    readers = {}
+    for sink in SINKS.values():
+        manager = resources.get(sink.resource_key)
+        if sink.readback is None or isinstance(manager, SinkIOManager):
+            continue
+        reader = sink.readback(manager)
+        readers.update({key: reader for a in sink.assets for key in a.keys})
+    return readers
 
 
 @contextmanager
@@ -188,7 +205,11 @@ def home_lock(home: Path) -> Iterator[None]:
 
 
 def _materialize(
-    job: dg.JobDefinition, graph: Any, runs: list[Run], instance: dg.DagsterInstance
+    job: dg.JobDefinition,
+    graph: Any,
+    runs: list[Run],
+    instance: dg.DagsterInstance,
+    readers: dict[dg.AssetKey, Any],
 ) -> tuple[bool, dict[dg.AssetKey, Landed]]:
     landed: dict[dg.AssetKey, Landed] = {}
     for i, run in enumerate(runs, 1):
@@ -201,7 +222,7 @@ def _materialize(
             run_config={"loggers": {"progress": {}}},  # instead of Dagster's verbose console log
             raise_on_error=False,
         )
-        _collect(result, graph, landed)
+        _collect(result, graph, landed, readers)
         if not result.success:
             print(f"run {i} failed; see the FAIL lines above", file=sys.stderr)
             broken = {e.step_key for e in result.get_step_failure_events()}
@@ -222,7 +243,9 @@ def _mark(keys: Sequence[dg.AssetKey], graph: Any, landed: dict, status: str) ->
             entry.status = status
 
 
-def _collect(result: dg.ExecuteInProcessResult, graph, landed: dict) -> None:
+def _collect(
+    result: dg.ExecuteInProcessResult, graph: Any, landed: dict, readers: dict[dg.AssetKey, Any]
+) -> None:
     seconds = {
         e.step_key: e.event_specific_data.duration_ms / 1000
         for e in result.all_events
@@ -251,9 +274,14 @@ def _collect(result: dg.ExecuteInProcessResult, graph, landed: dict) -> None:
         meta = materialization.metadata
         rows = next((meta[k].value for k in ROW_KEYS if k in meta), None)
         where = next((str(meta[k].value) for k in WHERE_KEYS if k in meta), "")
-        where = _duckdb_table(where, meta)
-        if rows is None:
-            rows = _parquet_rows(where, event.partition)
+        reader = readers.get(key)
+        if reader is not None:  # an official manager: ask the target what it holds
+            definition = graph.get(key).assets_def.metadata_by_key.get(key, {})
+            if not {"dagster/uri", "path"} & set(meta):
+                where = reader.name(key, definition)
+            if rows is None:
+                pdef = graph.get(key).assets_def.partitions_def
+                rows = _rows_held(reader, key, definition, pdef, event.partition)
         if rows is not None:
             entry.rows = (entry.rows or 0) + int(rows)
         if len(entry.runs) > 1:  # one run per partition: name the folder, not the first file
@@ -262,27 +290,24 @@ def _collect(result: dg.ExecuteInProcessResult, graph, landed: dict) -> None:
         entry.seconds += seconds.get(event.step_key, 0.0)
 
 
-def _duckdb_table(where: str, meta: dict) -> str:
-    """The official DuckDB manager names a table `<database path>.<schema>.<table>`; show the
-    file and the table apart (`.../honey_duck.duckdb :: duckdb.sales_enriched`)."""
-    if "dagster/uri" in meta or ".duckdb." not in where:
-        return where
-    folder, _, name = where.rpartition("/")
-    database, _, table = name.partition(".duckdb.")  # the file's name ends at its extension
-    return f"{folder}{'/' if folder else ''}{database}.duckdb :: {table}"
-
-
-def _parquet_rows(where: str, partition: str | None) -> int | None:
-    """Rows of a local Parquet file (or one partition's), for managers that report none: the
-    official Parquet manager gives no row count for a LazyFrame."""
-    path = Path(where)
-    if partition is not None and path.is_dir():
-        path = path / f"{partition}.parquet"
-    if path.suffix != ".parquet" or not path.is_file():
-        return None
+def _rows_held(
+    reader: Any,
+    key: dg.AssetKey,
+    metadata: Any,
+    partitions_def: dg.PartitionsDefinition | None,
+    partition: str | None,
+) -> int:
+    """Rows the target holds for `key` (one partition's when given), read back through it."""
     import polars as pl
 
-    return pl.scan_parquet(path).select(pl.len()).collect().item()
+    from honey_duck import seam
+
+    partitions = None
+    if partition is not None and partitions_def is not None:
+        column = metadata.get(seam.PARTITION_EXPR)
+        partitions = seam.slice_for(partitions_def, [partition], column, key.to_user_string())
+    frame = reader.read(key, metadata, partitions)
+    return frame.lazy().select(pl.len()).collect().item()
 
 
 def summary(landed: dict[dg.AssetKey, Landed]) -> str:

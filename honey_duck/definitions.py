@@ -4,43 +4,36 @@ from __future__ import annotations
 
 import dagster as dg
 
-from honey_duck import environments, pipeline, preflight
-from honey_duck.environments import Environment
-from honey_duck.io.faults import redact
-from honey_duck.io.files import FileIOManager
-from honey_duck.io.reconcile import reconcile_checks
-from honey_duck.io.sink import SinkIOManager, check_assets
+from honey_duck import environments, pipeline, preflight, sinks
+from honey_duck.environments import Environment, Setting
+from honey_duck.seam import SinkIOManager, check_assets
+from honey_duck.seam.faults import redact
+from honey_duck.seam.reconcile import reconcile_checks
 from honey_duck.sinks import SINKS
+from honey_duck.targets.files.target import FileIOManager
 
-STORAGE_URL_VAR = "HONEY_DUCK_STORAGE_URL"
-INPUT_URL_VAR = "HONEY_DUCK_INPUT_URL"
+STORAGE_URL = Setting("HONEY_DUCK_STORAGE_URL")  # `prod`: where the pipeline keeps its tables
+INPUT_URL = Setting("HONEY_DUCK_INPUT_URL")  # `prod`: where the source CSVs are
 
 
 def pipeline_resources(env: Environment) -> dict[str, object]:
     """Where the pipeline reads its inputs and keeps the tables every sink consumes."""
     if env.name == "prod":
-        return {
-            "input_files": pipeline.InputFiles(directory=dg.EnvVar(INPUT_URL_VAR)),
-            "io_manager": FileIOManager(format="parquet", base_path=dg.EnvVar(STORAGE_URL_VAR)),
-        }
+        inputs, storage = INPUT_URL.env_var(), STORAGE_URL.env_var()
+    else:
+        inputs, storage = str(env.input_dir), env.path("storage")
     return {
-        "input_files": pipeline.InputFiles(directory=str(env.input_dir)),
-        "io_manager": FileIOManager(format="parquet", base_path=env.path("storage")),
+        "input_files": pipeline.InputFiles(directory=inputs),
+        "io_manager": FileIOManager(format="parquet", sink="storage", base_path=storage),
     }
 
 
 def build(env: Environment) -> dg.Definitions:
     """The definitions of one environment: the same assets everywhere, only resources differ."""
-    resources = pipeline_resources(env)
-    for sink in SINKS.values():
-        resources.update(sink.resources(env))
+    resources = {**pipeline_resources(env), **sinks.resources(env)}
     assets = [
         *pipeline.assets,
-        *(
-            a
-            for word, sink in SINKS.items()
-            for a in labelled(sink.assets, resources[f"{word}_io_manager"])
-        ),
+        *(a for s in SINKS.values() for a in labelled(s.assets, resources[s.resource_key])),
     ]
     check_assets(assets, resources)  # a mode a sink cannot keep fails here, not mid-run
     all_jobs = jobs()
@@ -55,15 +48,14 @@ def build(env: Environment) -> dg.Definitions:
 
 
 def destination_checks(resources: dict[str, object]) -> list[dg.AssetChecksDefinition]:
-    """A reconciliation check beside every destination asset (`honey_duck.io.reconcile`)."""
+    """A reconciliation check beside every destination asset (`honey_duck.seam.reconcile`)."""
     checks = []
-    for word, sink in SINKS.items():
-        key = f"{word}_io_manager"
-        manager = resources[key]
+    for sink in SINKS.values():
+        manager = resources[sink.resource_key]
         if isinstance(manager, SinkIOManager):
-            checks += reconcile_checks(sink.assets, key)
-        elif hasattr(sink, "readback"):  # an official manager: its sink module reads it
-            checks += reconcile_checks(sink.assets, key, sink.readback, manager)
+            checks += reconcile_checks(sink.assets, sink.resource_key)
+        elif sink.readback is not None:  # an official manager: its target module reads it
+            checks += reconcile_checks(sink.assets, sink.resource_key, sink.readback, manager)
     return checks
 
 

@@ -1,4 +1,11 @@
-"""The one place that knows the environments: `local` (default), `dev` and `prod`."""
+"""The one place that knows the environments: `local` (default), `dev` and `prod`.
+
+An environment is a name, a home for what lands on local disk, and the `HONEY_DUCK_*`
+variables it was started with. What each destination reads from them is declared by its sink
+module (`honey_duck/sinks/<word>.py`) as `Setting`s: the variable, and its `dev` default (the
+loopback port `python3 tasks.py services` and `docker compose up` publish), so this module names
+no destination.
+"""
 
 from __future__ import annotations
 
@@ -7,49 +14,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from honey_duck.io.connections import S3Config
+import dagster as dg
 
 ENV_VAR = "HONEY_DUCK_ENV"
 HOME_VAR = "HONEY_DUCK_HOME"
 INPUT_VAR = "HONEY_DUCK_INPUT"
 ENVIRONMENTS = ("local", "dev", "prod")
+PREFIX = "HONEY_DUCK_"  # the variables an environment keeps
 
-# The `dev` servers: `python3 tasks.py services` and `docker compose up` both publish them on these
-# ports of 127.0.0.1, and the variables, when set, point `dev` (and the tests) elsewhere.
-DEV_HOST = "127.0.0.1"
-POSTGRES_DEV_PORT = 55432
-S3_DEV_PORT = 58333
-KAFKA_DEV_PORT = 59092
-MONGO_DEV_PORT = 57017
-S3_REGION = "us-east-1"
-DEV_BUCKET = "honey-duck"
-POSTGRES_URL_VAR = "HONEY_DUCK_POSTGRES_URL"
-S3_ENDPOINT_VAR = "HONEY_DUCK_S3_ENDPOINT"
-S3_ACCESS_KEY_VAR = "HONEY_DUCK_S3_ACCESS_KEY_ID"
-S3_SECRET_KEY_VAR = "HONEY_DUCK_S3_SECRET_ACCESS_KEY"
-S3_REGION_VAR = "HONEY_DUCK_S3_REGION"
-BUCKET_VAR = "HONEY_DUCK_BUCKET"
-KAFKA_BOOTSTRAP_VAR = "HONEY_DUCK_KAFKA_BOOTSTRAP"
-MONGO_URL_VAR = "HONEY_DUCK_MONGO_URL"
-MONGO_DATABASE_VAR = "HONEY_DUCK_MONGO_DATABASE"
-# The keys the dev S3 server accepts (the harness's SeaweedFS and docker-compose's): a loopback
-# test server's, not a secret; a real endpoint's keys come from the variables.
-DEV_S3_ACCESS_KEY = "honeyduck"
-DEV_S3_SECRET_KEY = "honeyduck-secret"
-DEV_SETTINGS = {
-    POSTGRES_URL_VAR: f"postgresql://postgres@{DEV_HOST}:{POSTGRES_DEV_PORT}/postgres",
-    S3_ENDPOINT_VAR: f"http://{DEV_HOST}:{S3_DEV_PORT}",
-    S3_ACCESS_KEY_VAR: DEV_S3_ACCESS_KEY,
-    S3_SECRET_KEY_VAR: DEV_S3_SECRET_KEY,
-    S3_REGION_VAR: S3_REGION,
-    BUCKET_VAR: DEV_BUCKET,
-    KAFKA_BOOTSTRAP_VAR: f"{DEV_HOST}:{KAFKA_DEV_PORT}",
-    # one node of a replica set, which the driver must not try to discover beyond
-    MONGO_URL_VAR: f"mongodb://{DEV_HOST}:{MONGO_DEV_PORT}/?directConnection=true",
-    MONGO_DATABASE_VAR: "honey_duck",
-}
+DEV_HOST = "127.0.0.1"  # every `dev` server listens on loopback only
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One variable a sink reads: its name and, when `dev` has a server for it, the default that
+    points at that server on loopback (an S3 key of a test server is no secret; a real one is)."""
+
+    name: str
+    dev: str | None = None  # None: `dev` needs it set (or has no use for it)
+
+    def env_var(self) -> dg.EnvVar:
+        """The variable as `prod` reads it: resolved by Dagster when a run starts."""
+        return dg.EnvVar(self.name)
+
+    def env_var_int(self) -> dg.EnvVar:
+        return dg.EnvVar.int(self.name)
 
 
 @dataclass(frozen=True)
@@ -59,39 +50,18 @@ class Environment:
     name: str
     home: Path  # the folder for everything that lands on local disk
     input_dir: Path  # the sample (or generated) CSVs the source assets read
-    settings: Mapping[str, str] = field(default_factory=dict)  # service endpoints, for `dev`
+    variables: Mapping[str, str] = field(default_factory=dict)  # HONEY_DUCK_* at start
 
-    @property
-    def is_local(self) -> bool:
-        return self.name == "local"
-
-    def setting(self, name: str) -> str:
-        """A `dev` service endpoint: from the environment variable, else the default port."""
-        return self.settings.get(name) or DEV_SETTINGS[name]
+    def setting(self, setting: Setting) -> str:
+        """A `dev` value: from its variable when set, else its default (the harness's server)."""
+        value = self.variables.get(setting.name) or setting.dev
+        if value is None:
+            raise ValueError(f"the '{self.name}' environment needs {setting.name} set")
+        return value
 
     def path(self, *parts: str) -> str:
         """A path under `home`, for outputs that land on local disk."""
         return str(self.home.joinpath(*parts))
-
-
-def s3_variables(endpoint_url: str, access_key: str, secret_key: str, region: str) -> dict:
-    """The variables that point the `dev` environment (and the tests) at an S3 server."""
-    return {
-        S3_ENDPOINT_VAR: endpoint_url,
-        S3_ACCESS_KEY_VAR: access_key,
-        S3_SECRET_KEY_VAR: secret_key,
-        S3_REGION_VAR: region,
-    }
-
-
-def dev_s3(env: Environment) -> S3Config:
-    """The `dev` S3 server: endpoint, region and keys from the variables, else the harness's."""
-    return S3Config(
-        endpoint_url=env.setting(S3_ENDPOINT_VAR),
-        region=env.setting(S3_REGION_VAR),
-        access_key_id=env.setting(S3_ACCESS_KEY_VAR),
-        secret_access_key=env.setting(S3_SECRET_KEY_VAR),
-    )
 
 
 def current(environ: Mapping[str, str] | None = None) -> Environment:
@@ -102,7 +72,7 @@ def current(environ: Mapping[str, str] | None = None) -> Environment:
         name,
         home=environ.get(HOME_VAR) or REPO_ROOT / "data",
         input_dir=environ.get(INPUT_VAR) or REPO_ROOT / "data" / "input",
-        settings={k: environ[k] for k in DEV_SETTINGS if environ.get(k)},
+        variables={k: v for k, v in environ.items() if k.startswith(PREFIX) and v},
     )
 
 
@@ -110,7 +80,7 @@ def environment(
     name: str,
     home: str | Path,
     input_dir: str | Path | None = None,
-    settings: Mapping[str, str] | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> Environment:
     """Build a named environment; an unknown name is an error that lists the valid ones."""
     if name not in ENVIRONMENTS:
@@ -120,4 +90,4 @@ def environment(
         )
     home = Path(home).resolve()
     input_dir = Path(input_dir or REPO_ROOT / "data" / "input").resolve()
-    return Environment(name, home, input_dir, dict(settings or {}))
+    return Environment(name, home, input_dir, dict(variables or {}))

@@ -7,14 +7,16 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import BaseModel
 
-from honey_duck.environments import Environment
+from honey_duck.environments import Environment, Setting
+
+if TYPE_CHECKING:
+    from honey_duck.sinks import Sink
 
 
 def env_vars(value: Any) -> Iterator[str]:
@@ -81,20 +83,22 @@ def listening(host: str, port: int, timeout: float = 1.0) -> bool:
 
 
 def silent_servers(
-    env: Environment, sinks: Mapping[str, ModuleType], groups: Iterable[str]
+    env: Environment, sinks: Mapping[str, Sink], groups: Iterable[str]
 ) -> str | None:
     """In `dev`, one sentence naming the servers the selected groups need that nobody runs."""
     if env.name != "dev":
         return None
-    users: dict[str, set[str]] = {}
+    users: dict[Setting, set[str]] = {}
     for group in groups:
-        for setting in getattr(sinks.get(group), "DEV_SERVICES", ()):
-            users.setdefault(setting, set()).add(group)
+        if group in sinks:
+            for setting in sinks[group].dev_services.values():
+                users.setdefault(setting, set()).add(group)
     down = []
-    for setting, groups_using in sorted(users.items()):
+    for setting, groups_using in sorted(users.items(), key=lambda kv: kv[0].name):
         where = endpoint(env.setting(setting))
         if where and not listening(*where):
-            down.append(f"{where[0]}:{where[1]} ({setting}, for {', '.join(sorted(groups_using))})")
+            using = ", ".join(sorted(groups_using))
+            down.append(f"{where[0]}:{where[1]} ({setting.name}, for {using})")
     if not down:
         return None
     return (

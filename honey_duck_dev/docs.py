@@ -22,10 +22,8 @@ from typing import Any
 
 import polars as pl
 
-from honey_duck import environments
-from honey_duck.io import core
-from honey_duck.io.core import SchemaPolicy, WriteMode
-from honey_duck.io.sink import Capabilities, Landing, SinkIOManager
+from honey_duck import environments, seam
+from honey_duck.seam import Capabilities, Landing, SchemaPolicy, SinkIOManager, WriteMode
 from honey_duck.sinks import SINKS
 
 README = environments.REPO_ROOT / "README.md"
@@ -76,7 +74,7 @@ class Sink:
     capabilities: Capabilities
     tested_against: str
     unsupported: Callable[[pl.DataType], str | None]
-    refusals: Callable[[pl.Schema], list[core.Refusal]]
+    refusals: Callable[[pl.Schema], list[seam.Refusal]]
     landing: Callable[[pl.DataType], Landing]
 
 
@@ -86,15 +84,16 @@ def sinks() -> list[Sink]:
     `dev`'s own defaults are used (no variable is read), so the tables do not depend on who
     generates them; building a manager and its target opens no connection.
     """
-    env = environments.environment("dev", home=environments.REPO_ROOT / "data", settings={})
+    env = environments.environment("dev", home=environments.REPO_ROOT / "data", variables={})
     found = []
-    for word, module in SINKS.items():
-        (manager,) = module.resources(env).values()
+    for word, sink in SINKS.items():
+        manager = sink.manager(env)
         if isinstance(manager, SinkIOManager):
             declares: Any = manager.target()
             capabilities, package = manager.target_capabilities(), None
-        else:  # an official manager: its sink module's readback declares for it
-            declares = module.readback(manager)
+        else:  # an official manager: its target module's readback declares for it
+            assert sink.readback is not None, f"{word}: an official manager needs a readback"
+            declares = sink.readback(manager)
             capabilities = declares.capabilities
             package = type(manager).__module__.split(".")[0].replace("_", "-")
         found.append(
@@ -103,7 +102,7 @@ def sinks() -> list[Sink]:
                 manager=type(manager).__name__,
                 package=package,
                 capabilities=capabilities,
-                tested_against=module.TESTED_AGAINST,
+                tested_against=sink.tested_against,
                 unsupported=declares.unsupported,
                 refusals=declares.refusals,
                 landing=declares.landing,

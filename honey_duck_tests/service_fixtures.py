@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
-from honey_duck import environments
-from honey_duck.io.connections import S3Config
+from honey_duck import sinks
+from honey_duck.connections import S3Config
 from honey_duck_dev.services.lifecycle import Service, ServiceError
 from honey_duck_dev.services.registry import service
-from honey_duck_dev.services.s3 import S3, s3_client
+from honey_duck_dev.services.s3 import S3, s3_client, s3_variables
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -60,7 +60,7 @@ class S3Server:
     endpoint_url: str
     access_key: str
     secret_key: str
-    region: str = environments.S3_REGION
+    region: str = sinks._files.S3_REGION.dev
 
     def client(self) -> BaseClient:
         """A boto3 S3 client for this endpoint."""
@@ -78,9 +78,7 @@ class S3Server:
 
     def env(self) -> dict[str, str]:
         """The variables that point honey_duck at this endpoint."""
-        return environments.s3_variables(
-            self.endpoint_url, self.access_key, self.secret_key, self.region
-        )
+        return s3_variables(self.endpoint_url, self.access_key, self.secret_key, self.region)
 
     def config(self) -> S3Config:
         """The sinks' S3 settings for this endpoint."""
@@ -95,25 +93,25 @@ class S3Server:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL superuser URL: `HONEY_DUCK_POSTGRES_URL`, else a private cluster."""
-    if url := os.environ.get(environments.POSTGRES_URL_VAR):
+    if url := os.environ.get(sinks.postgres.URL.name):
         yield url
         return
     with own_server("postgres") as server:
-        yield server.env()[environments.POSTGRES_URL_VAR]
+        yield server.env()[sinks.postgres.URL.name]
 
 
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3Server]:
     """An S3 endpoint that checks credentials: `HONEY_DUCK_S3_ENDPOINT`, else SeaweedFS."""
-    if endpoint := os.environ.get(environments.S3_ENDPOINT_VAR):
-        keys = (environments.S3_ACCESS_KEY_VAR, environments.S3_SECRET_KEY_VAR)
+    if endpoint := os.environ.get(sinks._files.S3_ENDPOINT.name):
+        keys = (sinks._files.S3_ACCESS_KEY.name, sinks._files.S3_SECRET_KEY.name)
         if missing := [k for k in keys if not os.environ.get(k)]:
-            unavailable(f"{environments.S3_ENDPOINT_VAR} is set but {' and '.join(missing)} not")
+            unavailable(f"{sinks._files.S3_ENDPOINT.name} is set but {' and '.join(missing)} not")
         yield S3Server(
             endpoint,
-            os.environ[environments.S3_ACCESS_KEY_VAR],
-            os.environ[environments.S3_SECRET_KEY_VAR],
-            os.environ.get(environments.S3_REGION_VAR) or environments.S3_REGION,
+            os.environ[sinks._files.S3_ACCESS_KEY.name],
+            os.environ[sinks._files.S3_SECRET_KEY.name],
+            os.environ.get(sinks._files.S3_REGION.name) or sinks._files.S3_REGION.dev,
         )
         return
     with own_server("s3") as server:
@@ -124,18 +122,18 @@ def s3() -> Iterator[S3Server]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """A Kafka `bootstrap.servers`: `HONEY_DUCK_KAFKA_BOOTSTRAP`, else noida-db's Kafka endpoint."""
-    if bootstrap := os.environ.get(environments.KAFKA_BOOTSTRAP_VAR):
+    if bootstrap := os.environ.get(sinks.kafka.BOOTSTRAP.name):
         yield bootstrap
         return
     with own_server("kafka") as server:
-        yield server.env()[environments.KAFKA_BOOTSTRAP_VAR]
+        yield server.env()[sinks.kafka.BOOTSTRAP.name]
 
 
 @pytest.fixture(scope="session")
 def mongo_url() -> Iterator[str]:
     """A MongoDB URL (one replica-set node): `HONEY_DUCK_MONGO_URL`, else SecantusDB."""
-    if url := os.environ.get(environments.MONGO_URL_VAR):
+    if url := os.environ.get(sinks.mongo.URL.name):
         yield url
         return
     with own_server("mongo") as server:
-        yield server.env()[environments.MONGO_URL_VAR]
+        yield server.env()[sinks.mongo.URL.name]

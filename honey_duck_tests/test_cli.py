@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from honey_duck import cli, definitions, environments, preflight
+from honey_duck import cli, definitions, environments, preflight, sinks
 
 
 def test_a_failed_run_names_what_failed_and_what_never_ran(
@@ -41,8 +41,8 @@ def test_a_failed_reconciliation_is_listed_with_its_reason_and_fails_the_command
     exits 1: here the feather target's type table is made to disagree with its reader."""
     import polars as pl
 
-    from honey_duck.io.files import FileTarget
-    from honey_duck.io.sink import Landing
+    from honey_duck.seam import Landing
+    from honey_duck.targets.files.target import FileTarget
 
     def wrong(self: FileTarget, dtype: pl.DataType) -> Landing:
         return Landing(pl.Float32() if dtype == pl.Float64 else dtype)
@@ -104,7 +104,7 @@ def test_the_env_examples_name_every_variable_the_environments_read(tmp_path: Pa
     assert set(example) - read == {"HONEY_DUCK_ENV"}, "it lists variables nothing reads"
     dev = _names(environments.REPO_ROOT / "deploy" / "dev" / ".env.example")
     assert dev.pop("HONEY_DUCK_ENV") == "dev"
-    assert dev == dict(environments.DEV_SETTINGS)  # every dev setting, with its default
+    assert dev == dict(sinks.dev_settings())  # every dev setting, with its default
 
 
 def test_dev_with_a_server_down_fails_at_once_saying_how_to_start_it(tmp_path: Path) -> None:
@@ -112,9 +112,7 @@ def test_dev_with_a_server_down_fails_at_once_saying_how_to_start_it(tmp_path: P
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"postgresql://postgres:hunter2@127.0.0.1:{port}/postgres"
-    env = environments.environment(
-        "dev", home=tmp_path, settings={environments.POSTGRES_URL_VAR: url}
-    )
+    env = environments.environment("dev", home=tmp_path, variables={sinks.postgres.URL.name: url})
     started = time.perf_counter()
     with pytest.raises(ValueError) as raised:
         cli.materialize(env, ["postgres"])

@@ -68,12 +68,13 @@ def test_a_second_destination_of_one_format_is_a_copy_of_a_sink_module(tmp_path)
     """The README's fork: `sinks/csv.py` copied with another word lands beside the original."""
     from honey_duck import pipeline
     from honey_duck.definitions import pipeline_resources
-    from honey_duck.sinks.assets import sink_assets
-    from honey_duck.sinks.files import file_resources
+    from honey_duck.sinks._files import file_environments
+    from honey_duck.sinks._group import sink_assets
 
     env = environments.environment("local", home=tmp_path)
     assets = sink_assets("archive", kinds={"csv", "polars"})
-    resources = {**pipeline_resources(env), **file_resources("archive", env, fmt="csv")}
+    local, _, _ = file_environments("archive", fmt="csv")
+    resources = {**pipeline_resources(env), "archive_io_manager": local(env)}
     result = dg.materialize(
         [*pipeline.assets, *assets],
         resources=resources,

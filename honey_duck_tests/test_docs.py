@@ -68,7 +68,7 @@ def _type_cells(built: list[docs.Sink], word: str, dtype: pl.DataType) -> str:
 def test_a_refused_type_is_shown_refused(
     built: list[docs.Sink], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    feather = next(s for s in SINKS["feather"].resources(_dev()).values())
+    feather = SINKS["feather"].manager(_dev())
     target_class = type(feather.target())
     assert _type_cells(built, "feather", pl.Binary()) == "yes"
     monkeypatch.setattr(
@@ -93,7 +93,7 @@ def test_landings_notes_and_refusals_reach_the_cells(built: list[docs.Sink]) -> 
     assert _type_cells([noted], "kafka", pl.Int8()) == "rounded"
     refusing = _flipped(
         kafka,
-        refusals=lambda schema: [docs.core.Refusal(c, pl.lit(True), "too odd") for c in schema],
+        refusals=lambda schema: [docs.seam.Refusal(c, pl.lit(True), "too odd") for c in schema],
     )
     assert _type_cells([refusing], "kafka", pl.Int8()) == "yes <sup>1</sup>"
     assert "1. kafka: too odd" in docs.types([refusing])
@@ -143,4 +143,4 @@ def test_the_generator_opens_no_connection(monkeypatch: pytest.MonkeyPatch) -> N
 def _dev():
     from honey_duck import environments
 
-    return environments.environment("dev", home=environments.REPO_ROOT / "data", settings={})
+    return environments.environment("dev", home=environments.REPO_ROOT / "data", variables={})

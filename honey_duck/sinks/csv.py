@@ -1,15 +1,11 @@
 """CSV: one file per table and per partition, typed by a schema file beside each one."""
 
-from honey_duck.environments import Environment
-from honey_duck.sinks.assets import sink_assets
-from honey_duck.sinks.files import DEV_SERVICES as DEV_SERVICES  # S3, in `dev`
-from honey_duck.sinks.files import file_resources
+from honey_duck.sinks._files import DEV_SERVICES, SETTINGS, file_environments
+from honey_duck.sinks._group import sink_assets
 
-# What this sink's tests run against (the README's destination table shows it).
 TESTED_AGAINST = "local disk; read back with DuckDB's `read_csv`"
 
 assets = sink_assets("csv", kinds={"csv", "polars"})
+local, dev, prod = file_environments("csv")
 
-
-def resources(env: Environment) -> dict:
-    return file_resources("csv", env)
+__all__ = ["DEV_SERVICES", "SETTINGS", "TESTED_AGAINST", "assets", "dev", "local", "prod"]

@@ -1,15 +1,11 @@
 """Feather: Arrow IPC files (zstd), the format Power BI and pandas read fastest."""
 
-from honey_duck.environments import Environment
-from honey_duck.sinks.assets import sink_assets
-from honey_duck.sinks.files import DEV_SERVICES as DEV_SERVICES  # S3, in `dev`
-from honey_duck.sinks.files import file_resources
+from honey_duck.sinks._files import DEV_SERVICES, SETTINGS, file_environments
+from honey_duck.sinks._group import sink_assets
 
-# What this sink's tests run against (the README's destination table shows it).
 TESTED_AGAINST = "local disk; read back with pyarrow"
 
 assets = sink_assets("feather", kinds={"feather", "polars"})
+local, dev, prod = file_environments("feather")
 
-
-def resources(env: Environment) -> dict:
-    return file_resources("feather", env)
+__all__ = ["DEV_SERVICES", "SETTINGS", "TESTED_AGAINST", "assets", "dev", "local", "prod"]

@@ -2,17 +2,19 @@
 
 import dagster as dg
 
-from honey_duck.environments import POSTGRES_URL_VAR, Environment
-from honey_duck.io.connections import PostgresConfig
-from honey_duck.io.localsql import LocalSqlIOManager
-from honey_duck.io.postgres import PostgresIOManager
-from honey_duck.sinks.assets import sink_assets
+from honey_duck.connections import PostgresConfig
+from honey_duck.environments import DEV_HOST, Environment, Setting
+from honey_duck.sinks._group import sink_assets
+from honey_duck.targets.postgres import PostgresIOManager
+from honey_duck.targets.standin import StandInIOManager
 
-# What this sink's tests run against (the README's destination table shows it).
 TESTED_AGAINST = "a private PostgreSQL 15 cluster on loopback; read back with psycopg and `psql`"
 
+URL = Setting("HONEY_DUCK_POSTGRES_URL", dev=f"postgresql://postgres@{DEV_HOST}:55432/postgres")
+SETTINGS = (URL,)
+DEV_SERVICES = {"postgres": URL}
+
 assets = sink_assets("postgres", kinds={"postgres", "polars"}, pool="postgres")
-DEV_SERVICES = (POSTGRES_URL_VAR,)  # the settings naming the servers this sink needs in `dev`
 
 
 def prod_connection(prefix: str, port: int | None = None) -> PostgresConfig:
@@ -27,11 +29,13 @@ def prod_connection(prefix: str, port: int | None = None) -> PostgresConfig:
     )
 
 
-def resources(env: Environment) -> dict:
-    if env.name == "local":
-        manager = LocalSqlIOManager(database=env.path("postgres_local.duckdb"))
-    elif env.name == "dev":
-        manager = PostgresIOManager.from_url(env.setting(POSTGRES_URL_VAR))
-    else:
-        manager = PostgresIOManager(connection=prod_connection("HONEY_DUCK_POSTGRES"))
-    return {"postgres_io_manager": manager}
+def local(env: Environment) -> StandInIOManager:
+    return StandInIOManager.of(PostgresIOManager(), database=env.path("postgres_local.duckdb"))
+
+
+def dev(env: Environment) -> PostgresIOManager:
+    return PostgresIOManager.from_url(env.setting(URL))
+
+
+def prod(env: Environment) -> PostgresIOManager:
+    return PostgresIOManager(connection=prod_connection("HONEY_DUCK_POSTGRES"))

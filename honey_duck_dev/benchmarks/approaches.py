@@ -46,7 +46,12 @@ PLAIN_IMPORTS = (
     "pandas",
     "adbc_driver_postgresql.dbapi",
 )
-FRAMEWORK_IMPORTS = ("dagster", "dagster_polars", "dagster_duckdb_polars", "honey_duck.io.files")
+FRAMEWORK_IMPORTS = (
+    "dagster",
+    "dagster_polars",
+    "dagster_duckdb_polars",
+    "honey_duck.targets.files.target",
+)
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ def ours_files(fmt: str) -> Run:
     """Our `FileIOManager` writing `fmt`."""
 
     def run(source: Path, out: Path) -> None:
-        from honey_duck.io.files import FileIOManager
+        from honey_duck.targets.files.target import FileIOManager
 
         materialize(source, FileIOManager(format=fmt, base_path=str(out)))  # type: ignore[arg-type]
 
@@ -293,7 +298,9 @@ def collect_parquet(source: Path, out: Path) -> None:
 
 
 def _postgres_url() -> str:
-    from honey_duck.environments import POSTGRES_URL_VAR
+    from honey_duck.sinks.postgres import URL
+
+    POSTGRES_URL_VAR = URL.name
 
     url = os.environ.get(POSTGRES_URL_VAR)
     if not url:
@@ -302,7 +309,9 @@ def _postgres_url() -> str:
 
 
 def _postgres_unavailable() -> str | None:
-    from honey_duck.environments import POSTGRES_URL_VAR
+    from honey_duck.sinks.postgres import URL
+
+    POSTGRES_URL_VAR = URL.name
     from honey_duck_dev.services.lifecycle import ServiceError
     from honey_duck_dev.services.postgres import find_postgres_bindir
 
@@ -317,7 +326,7 @@ def _postgres_unavailable() -> str | None:
 
 def ours_postgres(source: Path, out: Path) -> None:
     """Our `PostgresIOManager`: ADBC ingest (binary COPY) into a staging table, then a swap."""
-    from honey_duck.io.postgres import PostgresIOManager
+    from honey_duck.targets.postgres import PostgresIOManager
 
     materialize(source, PostgresIOManager.from_url(_postgres_url(), default_schema=out.name))
 
@@ -514,7 +523,7 @@ def ours_monthly(fmt: str) -> Run:
     """Our `FileIOManager` writing `fmt`, one file per monthly partition."""
 
     def run(source: Path, out: Path) -> None:
-        from honey_duck.io.files import FileIOManager
+        from honey_duck.targets.files.target import FileIOManager
 
         manager = FileIOManager(format=fmt, base_path=str(out))  # type: ignore[arg-type]
         materialize_range(source, manager)
@@ -625,7 +634,9 @@ KAFKA_NAIVE_CAP = 20_000  # one produce + flush (a broker round trip) per row: ~
 
 
 def _kafka_bootstrap() -> str:
-    from honey_duck.environments import KAFKA_BOOTSTRAP_VAR
+    from honey_duck.sinks.kafka import BOOTSTRAP
+
+    KAFKA_BOOTSTRAP_VAR = BOOTSTRAP.name
 
     bootstrap = os.environ.get(KAFKA_BOOTSTRAP_VAR)
     if not bootstrap:
@@ -634,7 +645,9 @@ def _kafka_bootstrap() -> str:
 
 
 def _kafka_unavailable() -> str | None:
-    from honey_duck.environments import KAFKA_BOOTSTRAP_VAR
+    from honey_duck.sinks.kafka import BOOTSTRAP
+
+    KAFKA_BOOTSTRAP_VAR = BOOTSTRAP.name
     from honey_duck_dev.services.kafka import find_noida
     from honey_duck_dev.services.lifecycle import ServiceError
 
@@ -653,7 +666,7 @@ def _kafka_topic(out: Path) -> str:
 
 def _kafka_producer_settings(out: Path) -> dict[str, object]:
     """The producer configuration ours uses (idempotent, acks=all, lz4, linger, batch size)."""
-    from honey_duck.io.kafka import KafkaIOManager
+    from honey_duck.targets.kafka.target import KafkaIOManager
 
     settings = KafkaIOManager(bootstrap_servers=_kafka_bootstrap()).settings()
     return settings.producer(f"bench-{out.name}")
@@ -663,7 +676,7 @@ def ours_kafka(source: Path, out: Path) -> None:
     """Our `KafkaIOManager`: a compacted topic replaced in one transaction, keyed by sale_id."""
     import dagster as dg
 
-    from honey_duck.io.kafka import KafkaIOManager
+    from honey_duck.targets.kafka.target import KafkaIOManager
 
     @dg.asset(name=TABLE, metadata={"upsert_keys": [KAFKA_KEY]})
     def table_keyed() -> pl.LazyFrame:
@@ -728,7 +741,7 @@ def headers_kafka(source: Path, out: Path) -> None:
 
 def count_kafka(out: Path) -> int:
     """Live keys of the measurement's topic, read back with a plain read_committed consumer."""
-    from honey_duck.io.kafka import KafkaIOManager, consume
+    from honey_duck.targets.kafka.target import KafkaIOManager, consume
 
     settings = KafkaIOManager(bootstrap_servers=_kafka_bootstrap()).settings()
     alive: dict[bytes | None, bool] = {}  # the last message of each key: a value, or a tombstone
@@ -754,7 +767,9 @@ def drop_kafka(out: Path) -> None:
 
 
 def _mongo_url() -> str:
-    from honey_duck.environments import MONGO_URL_VAR
+    from honey_duck.sinks.mongo import URL
+
+    MONGO_URL_VAR = URL.name
 
     url = os.environ.get(MONGO_URL_VAR)
     if not url:
@@ -763,7 +778,9 @@ def _mongo_url() -> str:
 
 
 def _mongo_unavailable() -> str | None:
-    from honey_duck.environments import MONGO_URL_VAR
+    from honey_duck.sinks.mongo import URL
+
+    MONGO_URL_VAR = URL.name
     from honey_duck_dev.services.lifecycle import ServiceError
     from honey_duck_dev.services.mongo import find_secantus
 
@@ -784,7 +801,7 @@ def _mongo_collection(out: Path) -> object:
 
 def ours_mongo(source: Path, out: Path) -> None:
     """Our `MongoIOManager`: numpy-encoded BSON batches into a staging collection, renamed."""
-    from honey_duck.io.mongo import MongoIOManager
+    from honey_duck.targets.mongo.target import MongoIOManager
 
     materialize(source, MongoIOManager(url=_mongo_url(), database=out.name))
 
@@ -1042,7 +1059,7 @@ class Checked:
     sink: str  # the SINKS entry: its server, its row count and its cleanup
     kind: str  # whose manager writes: ours, official, or ours on a stand-in
     write: Approach
-    readback: Callable[[Path], object]  # out -> honey_duck.io.reconcile.Readback
+    readback: Callable[[Path], object]  # out -> honey_duck.seam.reconcile.Readback
     reader: str  # how the check reads back, for the report
     metadata: dict[str, object] = field(default_factory=dict)  # the asset's, as the check sees it
 
@@ -1052,7 +1069,7 @@ _CHECKED_FORMATS = ("json", "csv", "feather", "parquet")
 
 def _files_readback(fmt: str) -> Callable[[Path], object]:
     def readback(out: Path) -> object:
-        from honey_duck.io.files import FileIOManager
+        from honey_duck.targets.files.target import FileIOManager
 
         return FileIOManager(format=fmt, base_path=str(out)).readback()  # type: ignore[arg-type]
 
@@ -1062,7 +1079,7 @@ def _files_readback(fmt: str) -> Callable[[Path], object]:
 def _official_parquet_readback(out: Path) -> object:
     from dagster_polars import PolarsParquetIOManager
 
-    from honey_duck.sinks.parquet import readback
+    from honey_duck.targets.parquet import readback
 
     return readback(PolarsParquetIOManager(base_dir=str(out)))
 
@@ -1070,19 +1087,21 @@ def _official_parquet_readback(out: Path) -> object:
 def _official_duckdb_readback(out: Path) -> object:
     from dagster_duckdb_polars import DuckDBPolarsIOManager
 
-    from honey_duck.sinks.duckdb import readback
+    from honey_duck.targets.duckdb import readback
 
     return readback(DuckDBPolarsIOManager(database=str(out / "bench.duckdb"), schema="main"))
 
 
 def _local_sql_manager(out: Path) -> object:
-    from honey_duck.io.localsql import LocalSqlIOManager
+    from honey_duck.targets.postgres import PostgresIOManager
+    from honey_duck.targets.standin import StandInIOManager
 
-    return LocalSqlIOManager(database=str(out / "bench.duckdb"), default_schema="main")
+    database = str(out / "bench.duckdb")
+    return StandInIOManager.of(PostgresIOManager(), database=database, default_schema="main")
 
 
 def ours_local_sql(source: Path, out: Path) -> None:
-    """Our SQL sink on its embedded DuckDB stand-in (`honey_duck.io.localsql`)."""
+    """Our SQL sink on its embedded DuckDB stand-in (`honey_duck.targets.standin`)."""
     materialize(source, _local_sql_manager(out))
 
 
@@ -1091,19 +1110,19 @@ def _local_sql_readback(out: Path) -> object:
 
 
 def _postgres_readback(out: Path) -> object:
-    from honey_duck.io.postgres import PostgresIOManager
+    from honey_duck.targets.postgres import PostgresIOManager
 
     return PostgresIOManager.from_url(_postgres_url(), default_schema=out.name).readback()
 
 
 def _mongo_readback(out: Path) -> object:
-    from honey_duck.io.mongo import MongoIOManager
+    from honey_duck.targets.mongo.target import MongoIOManager
 
     return MongoIOManager(url=_mongo_url(), database=out.name).readback()
 
 
 def _kafka_readback(out: Path) -> object:
-    from honey_duck.io.kafka import KafkaIOManager
+    from honey_duck.targets.kafka.target import KafkaIOManager
 
     manager = KafkaIOManager(bootstrap_servers=_kafka_bootstrap(), topic_prefix=f"{out.name}.")
     return manager.readback()
@@ -1124,21 +1143,21 @@ CHECKS: dict[str, Checked] = {
         "official",
         SINKS["parquet"].approaches["official"],
         _official_parquet_readback,
-        "honey_duck.sinks.parquet.readback: scan_parquet",
+        "honey_duck.targets.parquet.readback: scan_parquet",
     ),
     "duckdb": Checked(
         "duckdb",
         "stand-in",
-        Approach("LocalSqlIOManager (embedded DuckDB) via dg.materialize", ours_local_sql),
+        Approach("StandInIOManager (embedded DuckDB) via dg.materialize", ours_local_sql),
         _local_sql_readback,
-        _OURS_READER.format("LocalSqlIOManager"),
+        _OURS_READER.format("StandInIOManager"),
     ),
     "duckdb_official": Checked(
         "duckdb",
         "official",
         SINKS["duckdb"].approaches["official"],
         _official_duckdb_readback,
-        "honey_duck.sinks.duckdb.readback: duckdb Arrow batches",
+        "honey_duck.targets.duckdb.readback: duckdb Arrow batches",
     ),
     "postgres": _ours_checked("postgres", "PostgresIOManager", _postgres_readback),
     "mongo": _ours_checked("mongo", "MongoIOManager", _mongo_readback),

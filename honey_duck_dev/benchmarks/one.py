@@ -177,8 +177,8 @@ def reconcile(checked: Any, source: Path, out: Path) -> dict[str, Any]:
     import dagster as dg
     import polars as pl
 
-    from honey_duck.io import core
-    from honey_duck.io.reconcile import compare, figures
+    from honey_duck import seam
+    from honey_duck.seam.reconcile import compare, figures
     from honey_duck_dev.benchmarks.inputs import TABLE
 
     key, metadata = dg.AssetKey([TABLE]), dict(checked.metadata)
@@ -186,7 +186,7 @@ def reconcile(checked: Any, source: Path, out: Path) -> dict[str, Any]:
     sampler, start = Sampler(), time.perf_counter()
     # as the asset check does it: the target's reader and type table, the transform's LazyFrame
     readback = checked.readback(out)
-    landed = core.as_lazy(readback.read(key, metadata, None))
+    landed = seam.as_lazy(readback.read(key, metadata, None))
     found = compare(
         readback.name(key, metadata), pl.scan_parquet(source), landed, readback.landing, keys
     )
@@ -205,7 +205,7 @@ def reconcile(checked: Any, source: Path, out: Path) -> dict[str, Any]:
         for _ in frame.collect_batches():
             pass
 
-    result["read_seconds"] = timed(lambda: drain(core.as_lazy(readback.read(key, metadata, None))))
+    result["read_seconds"] = timed(lambda: drain(seam.as_lazy(readback.read(key, metadata, None))))
     result["source_read_seconds"] = timed(lambda: drain(pl.scan_parquet(source)))
     scan = pl.scan_parquet(source)
     result["source_figures_seconds"] = timed(lambda: figures(scan, scan.collect_schema()))

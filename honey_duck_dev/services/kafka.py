@@ -11,8 +11,8 @@ import importlib.util
 import os
 from pathlib import Path
 
-from honey_duck import environments
-from honey_duck_dev.services.lifecycle import HOST, Service, ServiceNotFound
+from honey_duck.sinks.kafka import BOOTSTRAP
+from honey_duck_dev.services.lifecycle import HOST, Service, ServiceNotFound, port_of
 
 NOIDA_PACKAGE = "noida_db"
 NOIDA_BINARY = "noida-db"
@@ -39,8 +39,8 @@ class Kafka(Service):
 
     name = "kafka"
     title = "Kafka"
-    dev_port = environments.KAFKA_DEV_PORT
-    url_var = environments.KAFKA_BOOTSTRAP_VAR
+    dev_port = port_of(BOOTSTRAP)
+    url_var = BOOTSTRAP.name
 
     @property
     def bootstrap(self) -> str:

@@ -31,6 +31,9 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, ClassVar, Self
 
+from honey_duck.environments import Setting
+from honey_duck.preflight import endpoint
+
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -43,6 +46,14 @@ class ServiceError(RuntimeError):
 
 class ServiceNotFound(ServiceError):
     """A server's binaries are not installed where we look."""
+
+
+def port_of(setting: Setting) -> int:
+    """The port of a setting's `dev` default (`host:port` or a URL): where the harness serves it."""
+    where = endpoint(setting.dev or "")
+    if where is None:
+        raise ValueError(f"{setting.name}'s dev default {setting.dev!r} names no port")
+    return where[1]
 
 
 def free_port(avoid: Sequence[int] = ()) -> int:

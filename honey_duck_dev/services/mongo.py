@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from honey_duck.environments import MONGO_DEV_PORT, MONGO_URL_VAR
-from honey_duck_dev.services.lifecycle import HOST, Service, ServiceNotFound
+from honey_duck.sinks.mongo import URL
+from honey_duck_dev.services.lifecycle import HOST, Service, ServiceNotFound, port_of
 
 SERVER_MODULE = "secantus"  # SecantusDB's package, which `python -m` runs as the server
 
@@ -33,8 +33,8 @@ class Mongo(Service):
 
     name = "mongo"
     title = "MongoDB"
-    dev_port = MONGO_DEV_PORT
-    url_var = MONGO_URL_VAR
+    dev_port = port_of(URL)
+    url_var = URL.name
 
     @property
     def url(self) -> str:
@@ -42,7 +42,7 @@ class Mongo(Service):
         return mongo_url(HOST, self.port)
 
     def env(self) -> dict[str, str]:
-        return {MONGO_URL_VAR: self.url}
+        return {self.url_var: self.url}
 
     def ping(self) -> None:
         import pymongo

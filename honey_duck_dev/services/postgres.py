@@ -10,8 +10,15 @@ import signal
 import subprocess
 from pathlib import Path
 
-from honey_duck.environments import POSTGRES_DEV_PORT, POSTGRES_URL_VAR
-from honey_duck_dev.services.lifecycle import HOST, Service, ServiceNotFound, read_pidfile, run_as
+from honey_duck.sinks.postgres import URL
+from honey_duck_dev.services.lifecycle import (
+    HOST,
+    Service,
+    ServiceNotFound,
+    port_of,
+    read_pidfile,
+    run_as,
+)
 
 POSTGRES_USER = "postgres"
 POSTGRES_DB = "postgres"
@@ -47,8 +54,8 @@ class Postgres(Service):
 
     name = "postgres"
     title = "PostgreSQL"
-    dev_port = POSTGRES_DEV_PORT
-    url_var = POSTGRES_URL_VAR
+    dev_port = port_of(URL)
+    url_var = URL.name
     stop_signal = signal.SIGINT  # "fast" shutdown: SIGTERM would wait for every client to leave
 
     @property
@@ -62,7 +69,7 @@ class Postgres(Service):
         return self.root / "data"
 
     def env(self) -> dict[str, str]:
-        return {POSTGRES_URL_VAR: self.url}
+        return {self.url_var: self.url}
 
     def ping(self) -> None:
         import psycopg

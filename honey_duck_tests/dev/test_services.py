@@ -30,13 +30,13 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from pymongo.errors import DuplicateKeyError
 
-from honey_duck import environments
+from honey_duck import environments, sinks
 from honey_duck.environments import REPO_ROOT
 from honey_duck_dev.services import kafka as kafka_module
 from honey_duck_dev.services import lifecycle, registry
 from honey_duck_dev.services import mongo as mongo_module
 from honey_duck_dev.services import postgres as postgres_module
-from honey_duck_dev.services.kafka import find_noida
+from honey_duck_dev.services.kafka import Kafka, find_noida
 from honey_duck_dev.services.lifecycle import (
     HOST,
     Service,
@@ -177,7 +177,7 @@ def test_mongo_answers_pymongo_from_the_server_pid_and_is_gone_after_stop() -> N
         seconds = time.monotonic() - started
         assert mongo.pid and mongo.alive()
         assert mongo.url == f"mongodb://127.0.0.1:{mongo.port}/?directConnection=true"
-        assert mongo.env() == {environments.MONGO_URL_VAR: mongo.url}
+        assert mongo.env() == {sinks.mongo.URL.name: mongo.url}
         # the PID is the server's interpreter, not a console-script wrapper around it
         argv = Path(f"/proc/{mongo.pid}/cmdline").read_bytes().split(b"\0")
         assert argv[1:3] == [b"-m", b"secantus"], argv
@@ -282,16 +282,16 @@ def test_missing_binaries_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 def test_the_dev_s3_server_listens_only_on_its_documented_ports() -> None:
     from honey_duck_dev.services.s3 import DEV_COMPONENT_PORTS
 
-    wanted = {environments.S3_DEV_PORT, *DEV_COMPONENT_PORTS.values()}
+    wanted = {S3.dev_port, *DEV_COMPONENT_PORTS.values()}
     if not all(port_free(p) for p in wanted):
         unavailable("the dev S3 ports are in use (a `tasks.py services` is running)")
-    with S3.start(port=environments.S3_DEV_PORT) as server:
+    with S3.start(port=S3.dev_port) as server:
         assert server.pid is not None
         addresses = listening(server.pid)
         assert addresses <= {(HOST, p) for p in wanted}, sorted(
             addresses - {(HOST, p) for p in wanted}
         )
-        assert (HOST, environments.S3_DEV_PORT) in addresses
+        assert (HOST, S3.dev_port) in addresses
 
 
 def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tmp: Path) -> None:
@@ -307,26 +307,26 @@ def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tm
     try:
         assert up.stdout is not None
         exports: dict[str, str] = {}
-        while environments.MONGO_URL_VAR not in exports:
+        while sinks.mongo.URL.name not in exports:
             line = up.stdout.readline()
             assert line, f"`up` ended early: {up.stderr.read() if up.stderr else ''}"
             if match := re.fullmatch(r"export (\w+)=(\S+)\n", line):
                 # `up` quotes for the shell what needs it (`?` in the MongoDB URL)
                 exports[match[1]] = shlex.split(match[2])[0]
         assert exports[environments.ENV_VAR] == "dev"
-        with psycopg.connect(exports[environments.POSTGRES_URL_VAR]) as conn:
+        with psycopg.connect(exports[sinks.postgres.URL.name]) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
         s3 = S3Server(
-            exports[environments.S3_ENDPOINT_VAR],
-            exports[environments.S3_ACCESS_KEY_VAR],
-            exports[environments.S3_SECRET_KEY_VAR],
+            exports[sinks._files.S3_ENDPOINT.name],
+            exports[sinks._files.S3_ACCESS_KEY.name],
+            exports[sinks._files.S3_SECRET_KEY.name],
         )
         buckets = s3.client().list_buckets()
         assert "Buckets" in buckets
-        assert environments.DEV_BUCKET in [b["Name"] for b in buckets["Buckets"]]
-        admin = AdminClient({"bootstrap.servers": exports[environments.KAFKA_BOOTSTRAP_VAR]})
+        assert sinks._files.BUCKET.dev in [b["Name"] for b in buckets["Buckets"]]
+        admin = AdminClient({"bootstrap.servers": exports[sinks.kafka.BOOTSTRAP.name]})
         assert admin.list_topics(timeout=10).brokers
-        with pymongo.MongoClient(exports[environments.MONGO_URL_VAR]) as client:
+        with pymongo.MongoClient(exports[sinks.mongo.URL.name]) as client:
             assert client.admin.command("ping")["ok"] == 1
         up.send_signal(signal.SIGTERM)
         _, err = up.communicate(timeout=30)
@@ -456,14 +456,14 @@ def test_a_missing_server_skips_locally_and_fails_in_ci(
 
 def test_dev_ports_are_the_compose_ports() -> None:
     compose = (REPO_ROOT / "docker-compose.yml").read_text()
-    assert f'"127.0.0.1:{environments.POSTGRES_DEV_PORT}:5432"' in compose
-    assert f'"127.0.0.1:{environments.S3_DEV_PORT}:8333"' in compose
+    assert f'"127.0.0.1:{Postgres.dev_port}:5432"' in compose
+    assert f'"127.0.0.1:{S3.dev_port}:8333"' in compose
     assert f"AWS_ACCESS_KEY_ID: {S3_ACCESS_KEY}" in compose
     assert f"AWS_SECRET_ACCESS_KEY: {S3_SECRET_KEY}" in compose
-    assert f'"127.0.0.1:{environments.KAFKA_DEV_PORT}:9092"' in compose
-    advertised = f"PLAINTEXT://127.0.0.1:{environments.KAFKA_DEV_PORT}"
+    assert f'"127.0.0.1:{Kafka.dev_port}:9092"' in compose
+    advertised = f"PLAINTEXT://127.0.0.1:{Kafka.dev_port}"
     assert f"KAFKA_ADVERTISED_LISTENERS: {advertised}" in compose
-    assert f'"127.0.0.1:{environments.MONGO_DEV_PORT}:27017"' in compose
-    assert environments.DEV_SETTINGS[environments.MONGO_URL_VAR].endswith(
-        f":{environments.MONGO_DEV_PORT}/?directConnection=true"
+    assert f'"127.0.0.1:{Mongo.dev_port}:27017"' in compose
+    assert sinks.dev_settings()[sinks.mongo.URL.name].endswith(
+        f":{Mongo.dev_port}/?directConnection=true"
     )

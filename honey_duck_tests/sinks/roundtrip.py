@@ -122,7 +122,7 @@ def assert_reconciles(
 ) -> None:
     """The reconciliation check's comparison finds no difference between what was written and
     what the reader returned: the target's declared type table (`landing`) is the truth."""
-    from honey_duck.io.reconcile import compare
+    from honey_duck.seam.reconcile import compare
 
     result = compare("target", written.lazy(), back.lazy(), landing)
     assert result.passed, result.problems

@@ -8,7 +8,7 @@ import polars as pl
 from dagster_duckdb_polars import DuckDBPolarsIOManager
 
 from honey_duck.sinks import duckdb as duckdb_sink
-from honey_duck_tests.io.reconciling import reconciled
+from honey_duck_tests.contract.reconciling import reconciled
 from honey_duck_tests.sinks.readback import KEYS, assert_reconciled, assert_same_rows
 
 

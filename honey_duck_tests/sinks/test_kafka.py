@@ -26,13 +26,13 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from honey_duck import cli, environments
+from honey_duck import cli, environments, seam, sinks
 from honey_duck.environments import REPO_ROOT
-from honey_duck.io import core, kafka
-from honey_duck.io.kafka import SCHEMA_TOPIC, KafkaIOManager
-from honey_duck.io.sink import check_assets
-from honey_duck_tests.io.reconciling import reconciled
-from honey_duck_tests.io.runs import (
+from honey_duck.seam import check_assets
+from honey_duck.targets.kafka import target as kafka
+from honey_duck.targets.kafka.target import SCHEMA_TOPIC, KafkaIOManager
+from honey_duck_tests.contract.reconciling import reconciled
+from honey_duck_tests.contract.runs import (
     MONTHLY,
     MULTI,
     backfill_then_rerun_march,
@@ -644,9 +644,10 @@ def test_sasl_credentials_never_reach_errors_logs_or_metadata(kafka_bootstrap: s
 _KILLED_WRITER = """
 import os, signal, sys
 import polars as pl
-from honey_duck.io import core, kafka
-from honey_duck.io.kafka import KafkaIOManager
-from honey_duck_tests.io.runs import run
+from honey_duck import seam
+from honey_duck.targets.kafka import target as kafka
+from honey_duck.targets.kafka.target import KafkaIOManager
+from honey_duck_tests.contract.runs import run
 
 bootstrap, topic = sys.argv[1], sys.argv[2]
 
@@ -869,7 +870,7 @@ def test_dev_lands_the_kafka_group_twice_and_a_plain_consumer_reads_it(
     for name, value in {
         environments.ENV_VAR: "dev",
         environments.HOME_VAR: str(tmp_path),
-        environments.KAFKA_BOOTSTRAP_VAR: kafka_bootstrap,
+        sinks.kafka.BOOTSTRAP.name: kafka_bootstrap,
     }.items():
         monkeypatch.setenv(name, value)
     env = environments.current()
@@ -923,7 +924,7 @@ def test_any_frame_of_the_claimed_types_round_trips(
         io, lambda: frame, metadata=keyed(topic, KEY), consume=lambda table: seen.update(t=table)
     )
     floats = [c for c, t in frame.schema.items() if t in (pl.Float32, pl.Float64)]
-    bad = [c for c in floats if frame.select((~core.column(c).is_finite()).any()).item()]
+    bad = [c for c in floats if frame.select((~seam.column(c).is_finite()).any()).item()]
     if bad:
         message = error_of(result)
         assert any(f"column `{c}`" in message for c in bad) and "NaN or infinity" in message

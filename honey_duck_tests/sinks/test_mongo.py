@@ -26,9 +26,9 @@ from bson.decimal128 import Decimal128
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from honey_duck.io.mongo import STAGING, MongoIOManager, _name_problem
-from honey_duck_tests.io.reconciling import reconciled
-from honey_duck_tests.io.runs import (
+from honey_duck.targets.mongo.target import STAGING, MongoIOManager, _name_problem
+from honey_duck_tests.contract.reconciling import reconciled
+from honey_duck_tests.contract.runs import (
     MONTHLY,
     MULTI,
     backfill_then_rerun_march,
@@ -377,7 +377,7 @@ def test_a_replace_that_fails_leaves_the_old_collection_and_no_staging(mongo: Db
 
 def test_a_replace_whose_writer_stopped_after_the_rename_reads_the_new_schema(mongo: Db) -> None:
     """The record's `next` names its staging collection: gone means the rename happened."""
-    from honey_duck.io.records import SchemaRecord
+    from honey_duck.seam.records import SchemaRecord
 
     io = mongo.manager()
     assert run(io, lambda: pl.DataFrame({"id": [1]}), metadata=mongo.meta()).success
@@ -429,9 +429,9 @@ def storage(home: Path, table: str) -> pl.DataFrame:
 _WRITER = """
 import sys
 import polars as pl
-from honey_duck.io.mongo import MongoIOManager
-from honey_duck_tests.io.reconciling import reconciled
-from honey_duck_tests.io.runs import error_of, run
+from honey_duck.targets.mongo.target import MongoIOManager
+from honey_duck_tests.contract.reconciling import reconciled
+from honey_duck_tests.contract.runs import error_of, run
 
 url, database = sys.argv[1], sys.argv[2]
 io = MongoIOManager(url=url, database=database, batch_rows=5_000, retries=0)

@@ -8,7 +8,7 @@ import pyarrow.parquet
 from dagster_polars import PolarsParquetIOManager
 
 from honey_duck.sinks import parquet as parquet_sink
-from honey_duck_tests.io.reconciling import reconciled
+from honey_duck_tests.contract.reconciling import reconciled
 from honey_duck_tests.sinks.readback import assert_files_land, assert_idempotent, assert_reconciled
 
 

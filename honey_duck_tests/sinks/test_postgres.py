@@ -21,12 +21,12 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from honey_duck.io.connections import PostgresConfig
-from honey_duck.io.localsql import LocalSqlIOManager
-from honey_duck.io.postgres import PostgresIOManager
-from honey_duck.io.sql.target import SqlIOManager
-from honey_duck_tests.io.reconciling import reconciled
-from honey_duck_tests.io.runs import (
+from honey_duck.connections import PostgresConfig
+from honey_duck.targets.postgres import PostgresIOManager
+from honey_duck.targets.sql.target import SqlIOManager
+from honey_duck.targets.standin import StandInIOManager
+from honey_duck_tests.contract.reconciling import reconciled
+from honey_duck_tests.contract.runs import (
     MONTHLY,
     MULTI,
     backfill_then_rerun_march,
@@ -79,7 +79,9 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
 
     return Target(
         "local",
-        lambda **c: LocalSqlIOManager(database=database, default_schema=schema, **c),
+        lambda **c: StandInIOManager.of(
+            PostgresIOManager(), database=database, default_schema=schema, **c
+        ),
         local_query,
         schema,
     )
@@ -377,7 +379,7 @@ def _connect_error(connect: Callable[[], Any]) -> BaseException:
 def test_refused_connections_are_transient_and_refusals_of_us_are_not(postgres_url: str) -> None:
     import adbc_driver_postgresql.dbapi as adbc
 
-    from honey_duck.io.faults import connect_failed
+    from honey_duck.seam.faults import connect_failed
 
     refused = _connect_error(lambda: adbc.connect("postgresql://postgres@127.0.0.1:1/postgres"))
     assert connect_failed("PostgreSQL", "127.0.0.1:1", refused).transient
@@ -518,12 +520,14 @@ def test_the_default_retry_window_outlasts_a_server_restart() -> None:
 _WRITER = """
 import sys
 import polars as pl
-from honey_duck.io.localsql import LocalSqlIOManager
-from honey_duck_tests.io.reconciling import reconciled
-from honey_duck_tests.io.runs import error_of, run
+from honey_duck.targets.standin import StandInIOManager
+from honey_duck_tests.contract.reconciling import reconciled
+from honey_duck_tests.contract.runs import error_of, run
 
 database, name = sys.argv[1], sys.argv[2]
-io = LocalSqlIOManager(database=database)
+from honey_duck.targets.postgres import PostgresIOManager
+
+io = StandInIOManager.of(PostgresIOManager(), database=database)
 for i in range(10):
     frame = pl.DataFrame({"id": list(range(20_000)), "run": [i] * 20_000})
     result = run(io, lambda: frame, metadata={"table": name})

@@ -16,12 +16,12 @@ import sqlglot
 from hypothesis import HealthCheck, given, settings
 from sqlglot import exp
 
-from honey_duck.io import core
-from honey_duck.io.connections import PostgresConfig, S3Config
-from honey_duck.io.redshift import RedshiftDialect, RedshiftIOManager
-from honey_duck.io.sql.dialect import Table
-from honey_duck.io.sql.target import write
-from honey_duck_tests.io.runs import MONTHLY, error_of, run
+from honey_duck import seam
+from honey_duck.connections import PostgresConfig, S3Config
+from honey_duck.targets.redshift import RedshiftDialect, RedshiftIOManager
+from honey_duck.targets.sql.dialect import Table
+from honey_duck.targets.sql.target import write
+from honey_duck_tests.contract.runs import MONTHLY, error_of, run
 from honey_duck_tests.sinks import roundtrip
 from honey_duck_tests.sinks.readback import assert_reconciled
 
@@ -63,11 +63,11 @@ class Recorder:
 
 
 def plan(
-    stored: dict[str, str] | None, settings: core.WriteSettings, keys: list[str] | None = None
+    stored: dict[str, str] | None, settings: seam.WriteSettings, keys: list[str] | None = None
 ) -> list[str]:
     dialect = RedshiftDialect()
     recorder = Recorder(stored)
-    partitions = core.slice_for(MONTHLY, keys, "d", "t") if keys else None
+    partitions = seam.slice_for(MONTHLY, keys, "d", "t") if keys else None
 
     def load(cursor: Any, table: Table, frame: pl.LazyFrame, temporary: bool) -> None:
         uri = "s3://honey-duck/staging/0f0f/"
@@ -88,21 +88,21 @@ STORED = {
     "tags": "super",
 }
 PLANS = {
-    "replace, new table": (None, core.WriteSettings(), None),
-    "replace, existing table": (STORED, core.WriteSettings(), None),
-    "partition range": (STORED, core.WriteSettings(), ["2024-01-01", "2024-02-01", "2024-03-01"]),
-    "upsert": (STORED, core.WriteSettings(core.WriteMode.UPSERT, keys=("id",)), None),
-    "append": (STORED, core.WriteSettings(core.WriteMode.APPEND), None),
+    "replace, new table": (None, seam.WriteSettings(), None),
+    "replace, existing table": (STORED, seam.WriteSettings(), None),
+    "partition range": (STORED, seam.WriteSettings(), ["2024-01-01", "2024-02-01", "2024-03-01"]),
+    "upsert": (STORED, seam.WriteSettings(seam.WriteMode.UPSERT, keys=("id",)), None),
+    "append": (STORED, seam.WriteSettings(seam.WriteMode.APPEND), None),
     "upsert, the table has more columns": (
         {**STORED, "note": "character varying(65535)"},
-        core.WriteSettings(
-            core.WriteMode.UPSERT, keys=("id",), schema_policy=core.SchemaPolicy.EVOLVE
+        seam.WriteSettings(
+            seam.WriteMode.UPSERT, keys=("id",), schema_policy=seam.SchemaPolicy.EVOLVE
         ),
         None,
     ),
     "evolve": (
         {k: v for k, v in STORED.items() if k != "tags"},
-        core.WriteSettings(schema_policy=core.SchemaPolicy.EVOLVE),
+        seam.WriteSettings(schema_policy=seam.SchemaPolicy.EVOLVE),
         None,
     ),
 }
@@ -390,7 +390,7 @@ def test_a_dev_url_with_an_escaped_at_sign_in_the_password_reaches_the_server(
     """The redshift group of `dev` connects with `p%40ss` in its URL, to a server that checks."""
     from urllib.parse import quote
 
-    from honey_duck import environments
+    from honey_duck import environments, sinks
     from honey_duck.sinks import redshift as redshift_sink
     from honey_duck_dev.services.postgres import Postgres
 
@@ -409,14 +409,14 @@ def test_a_dev_url_with_an_escaped_at_sign_in_the_password_reaches_the_server(
             psycopg.connect(f"postgresql://hd_at:wrong@{base}").close()
         bucket = s3.create_bucket("redshift")
         settings = {
-            environments.POSTGRES_URL_VAR: f"postgresql://hd_at:{quote(password, safe='')}@{base}",
-            environments.BUCKET_VAR: bucket,
+            sinks.postgres.URL.name: f"postgresql://hd_at:{quote(password, safe='')}@{base}",
+            sinks._files.BUCKET.name: bucket,
             **s3.env(),
         }
         for name, value in s3.env().items():
             monkeypatch.setenv(name, value)
-        env = environments.environment("dev", home=tmp_path, settings=settings)
-        io = redshift_sink.resources(env)["redshift_io_manager"]
+        env = environments.environment("dev", home=tmp_path, variables=settings)
+        io = redshift_sink.dev(env)
         result = run(io, lambda: pl.DataFrame({"id": [1, 2]}), metadata={"schema": "at"})
         assert result.success, error_of(result)
         owner = admin.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'at'").fetchone()
@@ -462,7 +462,7 @@ def test_any_frame_of_the_claimed_types_round_trips(
     assert result.success, error_of(result)
     # Redshift keeps durations as microseconds (the README's type table)
     expected = frame.with_columns(
-        core.column(c).dt.total_microseconds() for c, t in frame.schema.items() if t == pl.Duration
+        seam.column(c).dt.total_microseconds() for c, t in frame.schema.items() if t == pl.Duration
     )
     back = seen["t"]
     roundtrip.assert_columns_equal(expected, {c: back[c].to_list() for c in back.columns})

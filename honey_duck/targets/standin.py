@@ -1,0 +1,279 @@
+"""`local`'s stand-in for a server-backed sink: its tables in an embedded DuckDB file.
+
+`local` runs with no server anywhere, so PostgreSQL, Redshift, MongoDB, Kafka (and every
+server-backed sink to come) land their tables in a DuckDB file instead, through the SQL family's
+transactional writes. A stand-in is the sink it stands in for in everything a user can see
+fail: it reports that sink's word, keeps its capabilities (a compacted topic's stand-in refuses
+an append without keys, as the topic would) and refuses what it refuses, plus what DuckDB itself
+cannot keep; only where the rows are differs (its `dagster/storage_kind` is `duckdb`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from pydantic import Field
+
+from honey_duck import seam
+from honey_duck.seam import Capabilities, Landing, SinkIOManager, Target
+from honey_duck.targets.sql.dialect import Cursor, Dialect, Table, json_text, parse_type
+from honey_duck.targets.sql.session import Streamer, arrow_batches, committing
+from honey_duck.targets.sql.target import SqlIOManager, SqlTarget
+
+_SCALARS: dict[type[pl.DataType], str] = {
+    pl.Int8: "TINYINT",
+    pl.Int16: "SMALLINT",
+    pl.Int32: "INTEGER",
+    pl.Int64: "BIGINT",
+    pl.UInt8: "UTINYINT",
+    pl.UInt16: "USMALLINT",
+    pl.UInt32: "UINTEGER",
+    pl.UInt64: "UBIGINT",
+    pl.Float32: "FLOAT",
+    pl.Float64: "DOUBLE",
+    pl.String: "VARCHAR",
+    pl.Categorical: "VARCHAR",
+    pl.Enum: "VARCHAR",
+    pl.Null: "VARCHAR",
+    pl.Boolean: "BOOLEAN",
+    pl.Date: "DATE",
+    pl.Time: "TIME",
+    pl.Duration: "INTERVAL",
+    pl.Binary: "BLOB",
+}
+
+
+class DuckDBDialect(Dialect):
+    """DuckDB, standing in for a server: its type names, `$n` placeholders, ON CONFLICT."""
+
+    name = "DuckDB"
+    max_identifier = 1024
+
+    def column_type(self, dtype: pl.DataType) -> str:
+        if isinstance(dtype, pl.Struct):
+            return "JSON"  # as PostgreSQL keeps them (jsonb), so both read back alike
+        if isinstance(dtype, pl.List | pl.Array):
+            return (
+                "JSON"
+                if isinstance(dtype.inner, pl.Struct)
+                else f"{self.column_type(dtype.inner)}[]"
+            )
+        if isinstance(dtype, pl.Decimal):
+            return f"DECIMAL({dtype.precision or 38},{dtype.scale})"
+        if isinstance(dtype, pl.Datetime):
+            return "TIMESTAMP WITH TIME ZONE" if dtype.time_zone else "TIMESTAMP"
+        sql_type = _SCALARS.get(dtype.base_type())
+        if sql_type is None:
+            raise ValueError(f"DuckDB has no type for polars {dtype}")
+        return sql_type
+
+    def wire(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        casts = []
+        for name, dtype in frame.collect_schema().items():
+            if self.column_type(dtype) == "JSON":
+                casts.append(json_text(name, dtype).alias(name))
+            elif isinstance(dtype, pl.Categorical | pl.Enum) or dtype == pl.Null:
+                casts.append(seam.column(name).cast(pl.String))
+        return frame.with_columns(casts) if casts else frame
+
+    def polars_type(self, sql_type: str) -> pl.DataType:
+        canonical = {pl.Categorical, pl.Enum, pl.Null}
+        return parse_type(
+            sql_type, {t.lower(): d() for d, t in _SCALARS.items() if d not in canonical}
+        )
+
+    def read_column(self, name: str, sql_type: str) -> tuple[str, pl.DataType | None]:
+        col = self.quote(name)
+        if sql_type == "INTERVAL":
+            return f"CAST(epoch({col}) * 1000000 AS BIGINT)", pl.Duration("us")
+        if sql_type == "JSON":
+            return f"CAST({col} AS VARCHAR)", pl.Struct({})
+        if sql_type == "TIMESTAMP WITH TIME ZONE":  # DuckDB says Etc/UTC; PostgreSQL says UTC
+            return col, pl.Datetime("us", "UTC")
+        return col, None
+
+    def stored_columns(self, cursor: Cursor, table: Table) -> dict[str, str] | None:
+        cursor.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+            [table.schema, table.name],
+        )
+        return dict(cursor.fetchall()) or None
+
+    def lift_definitions(self, cursor: Cursor, table: Table) -> tuple[bool, list[str]]:
+        cursor.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints()"
+            " WHERE schema_name = $1 AND table_name = $2 AND constraint_type = 'PRIMARY KEY'",
+            [table.schema, table.name],
+        )
+        keys = [list(row[0]) for row in cursor.fetchall()]
+        statements = [self.add_primary_key(table, k) for k in keys]
+        cursor.execute(
+            "SELECT index_name, sql FROM duckdb_indexes()"
+            " WHERE schema_name = $1 AND table_name = $2 AND sql IS NOT NULL ORDER BY index_oid",
+            [table.schema, table.name],
+        )
+        indexes = cursor.fetchall()
+        for name, _ in indexes:  # DuckDB refuses to rename a table that has indexes
+            cursor.execute(f"DROP INDEX {self.quote(table.schema)}.{self.quote(name)}")
+        return bool(keys), statements + [sql for _, sql in indexes]
+
+    def has_unique_key(self, cursor: Cursor, table: Table, keys: Sequence[str]) -> bool:
+        cursor.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints()"
+            " WHERE schema_name = $1 AND table_name = $2"
+            " AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')",
+            [table.schema, table.name],
+        )
+        return any(set(row[0]) == set(keys) for row in cursor.fetchall())
+
+
+class StandInTarget(SqlTarget):
+    """A server-backed sink's tables in an embedded DuckDB file, declaring what that sink does."""
+
+    storage_kind = "duckdb"
+
+    def __init__(
+        self,
+        database: str,
+        default_schema: str,
+        batch_rows: int,
+        stands_in_for: Target,
+        capabilities: Capabilities,
+    ) -> None:
+        super().__init__(default_schema)
+        self.database, self.batch_rows = database, batch_rows
+        self.real = stands_in_for
+        self.word = stands_in_for.word
+        self.capabilities = capabilities  # type: ignore[misc]
+
+    def dialect(self) -> Dialect:
+        return DuckDBDialect()
+
+    # -- what the sink it stands in for refuses, and what DuckDB cannot keep ------------------
+
+    def unsupported(self, dtype: pl.DataType) -> str | None:
+        return self.real.unsupported(dtype) or super().unsupported(dtype)
+
+    def refusals(self, schema: pl.Schema) -> list[seam.Refusal]:
+        return [*self.real.refusals(schema), *super().refusals(schema)]
+
+    def schema_problems(self, schema: pl.Schema) -> list[str]:
+        return [*self.real.schema_problems(schema), *super().schema_problems(schema)]
+
+    def landing(self, dtype: pl.DataType) -> Landing:
+        return super().landing(dtype)  # what DuckDB reads back is what the check compares
+
+    # -- DuckDB ---------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        import duckdb
+
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        connection = duckdb.connect(self.database)
+        connection.begin()
+        with committing(connection, connection) as cursor:
+            yield cursor
+
+    def load(self, cursor: Cursor, table: Table, frame: pl.LazyFrame, temporary: bool) -> None:
+        d = self.dialect()
+        name = d.quote(table.name) if temporary else d.table(table)
+        cursor.register("_hd_batches", arrow_batches(frame, self.batch_rows))  # type: ignore[attr-defined]
+        try:
+            cursor.execute(f"INSERT INTO {name} SELECT * FROM _hd_batches")
+        finally:
+            cursor.unregister("_hd_batches")  # type: ignore[attr-defined]
+
+    def fetch(
+        self, cursor: Cursor, sql: str, params: list[Any], schema: Mapping[str, pl.DataType]
+    ) -> pl.DataFrame:
+        return cursor.execute(sql, params).pl()  # type: ignore[attr-defined]
+
+    def streamer(self) -> Streamer:
+        return self.stream
+
+    def stream(self, sql: str, params: list[Any]) -> Iterator[pa.RecordBatch]:
+        """The rows of a SELECT as DuckDB's Arrow batches, on a connection of their own."""
+        with self.transaction() as cursor:
+            result = cursor.execute(sql, params)
+            yield from result.to_arrow_reader(self.batch_rows)  # type: ignore[attr-defined]
+
+    def transient(self, exc: BaseException) -> bool:
+        # Another process holds the file (DuckDB allows one writer process at a time): it lets
+        # go when its transaction ends, so concurrent runs and backfills take turns.
+        return "could not set lock on file" in str(exc).lower() or super().transient(exc)
+
+    def uri(self, location: Table, partitions: Any = None) -> str:
+        return f"duckdb://{Path(self.database).resolve()}?table={location}"
+
+
+class StandInIOManager(SqlIOManager):
+    """A server-backed sink's tables in an embedded DuckDB file, for `local`: the same
+    transactions, and the word, capabilities and refusals of the manager it stands in for.
+
+    Example, in a sink module::
+
+        def local(env: Environment) -> StandInIOManager:
+            return StandInIOManager.of(KafkaIOManager(), database=env.path("kafka_local.duckdb"))
+    """
+
+    database: str = Field(description="Path of the DuckDB file.")
+    stands_in_for: str = Field(
+        description="`module:Class` of the IO manager whose sink this file stands in for."
+    )
+    stands_in_config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="That manager's plain configuration (what decides its capabilities).",
+    )
+
+    @classmethod
+    def of(cls, manager: SinkIOManager, database: str, **config: Any) -> StandInIOManager:
+        """A stand-in for `manager` (built with its plain configuration only: it never connects)."""
+        kind = type(manager)
+        plain = {
+            name: getattr(manager, name)
+            for name in manager.model_fields_set
+            if isinstance(getattr(manager, name), str | int | float | bool)
+        }
+        return cls(
+            database=database,
+            stands_in_for=f"{kind.__module__}:{kind.__qualname__}",
+            stands_in_config=plain,
+            **config,
+        )
+
+    def real(self) -> SinkIOManager:
+        """The manager this file stands in for, from its plain configuration."""
+        module, _, name = self.stands_in_for.partition(":")
+        kind = getattr(importlib.import_module(module), name)
+        return kind(**self.stands_in_config)
+
+    def stand_in(self) -> tuple[str, str] | None:
+        return "duckdb", f"an embedded DuckDB file, {self.database}, stands in for the server"
+
+    def word(self) -> str:
+        return self.real().word()
+
+    def target_capabilities(self) -> Capabilities:
+        return self.real().target_capabilities()
+
+    @classmethod
+    def target_class(cls) -> type[Target]:
+        return StandInTarget
+
+    def target(self) -> StandInTarget:
+        real = self.real()
+        return StandInTarget(
+            self.database,
+            self.default_schema,
+            self.batch_rows,
+            stands_in_for=real.target(),
+            capabilities=real.target_capabilities(),
+        )
