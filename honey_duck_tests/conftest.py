@@ -11,7 +11,7 @@ import pytest
 from honey_duck import cli, environments
 from honey_duck.environments import Environment
 
-pytest_plugins = ["honey_duck_tests.service_fixtures"]
+pytest_plugins = ["honey_duck_tests.servers"]
 
 
 @dataclass(frozen=True)

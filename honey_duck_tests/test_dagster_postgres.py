@@ -50,11 +50,11 @@ class Database:
 
 
 @pytest.fixture
-def dagster_db(postgres_url: str) -> Iterator[Database]:
+def dagster_db(postgres_server: str) -> Iterator[Database]:
     """A fresh database for Dagster's tables on the test server, dropped afterwards."""
-    params = conninfo_to_dict(postgres_url)
+    params = conninfo_to_dict(postgres_server)
     name = f"dagster_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     try:
         yield Database(
@@ -65,7 +65,7 @@ def dagster_db(postgres_url: str) -> Iterator[Database]:
             name=name,
         )
     finally:
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
             conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
 
 

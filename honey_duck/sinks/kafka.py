@@ -5,7 +5,7 @@ import dagster as dg
 
 from honey_duck.environments import DEV_HOST, Environment, Setting
 from honey_duck.sinks._group import MODES, sink_assets
-from honey_duck.targets.kafka import KafkaIOManager
+from honey_duck.targets.kafka import KafkaConnection, KafkaIOManager
 from honey_duck.targets.standin import StandInIOManager
 
 TESTED_AGAINST = (
@@ -32,13 +32,15 @@ def local(env: Environment) -> StandInIOManager:
 
 
 def dev(env: Environment) -> KafkaIOManager:
-    return KafkaIOManager(bootstrap_servers=env.setting(BOOTSTRAP))
+    return KafkaIOManager(connection=KafkaConnection(bootstrap_servers=env.setting(BOOTSTRAP)))
 
 
 def prod(env: Environment) -> KafkaIOManager:
     return KafkaIOManager(
-        bootstrap_servers=BOOTSTRAP.env_var(),
-        username=dg.EnvVar("HONEY_DUCK_KAFKA_USERNAME"),
-        password=dg.EnvVar("HONEY_DUCK_KAFKA_PASSWORD"),
-        security_protocol="SASL_SSL",
+        connection=KafkaConnection(
+            bootstrap_servers=BOOTSTRAP.env_var(),
+            username=dg.EnvVar("HONEY_DUCK_KAFKA_USERNAME"),
+            password=dg.EnvVar("HONEY_DUCK_KAFKA_PASSWORD"),
+            security_protocol="SASL_SSL",
+        )
     )

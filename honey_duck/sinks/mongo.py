@@ -2,7 +2,7 @@
 
 from honey_duck.environments import DEV_HOST, Environment, Setting
 from honey_duck.sinks._group import sink_assets
-from honey_duck.targets.mongo import MongoIOManager
+from honey_duck.targets.mongo import MongoConnection, MongoIOManager
 from honey_duck.targets.standin import StandInIOManager
 
 TESTED_AGAINST = (
@@ -24,9 +24,13 @@ def local(env: Environment) -> StandInIOManager:
 
 
 def dev(env: Environment) -> MongoIOManager:
-    return MongoIOManager(url=env.setting(URL), database=env.setting(DATABASE))
+    return MongoIOManager(
+        connection=MongoConnection(url=env.setting(URL)), database=env.setting(DATABASE)
+    )
 
 
 def prod(env: Environment) -> MongoIOManager:
     # the URL carries the password: both from the deployment's variables
-    return MongoIOManager(url=URL.env_var(), database=DATABASE.env_var())
+    return MongoIOManager(
+        connection=MongoConnection(url=URL.env_var()), database=DATABASE.env_var()
+    )

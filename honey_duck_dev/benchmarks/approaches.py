@@ -666,9 +666,11 @@ def _kafka_topic(out: Path) -> str:
 
 def _kafka_producer_settings(out: Path) -> dict[str, object]:
     """The producer configuration ours uses (idempotent, acks=all, lz4, linger, batch size)."""
-    from honey_duck.targets.kafka.target import KafkaIOManager
+    from honey_duck.targets.kafka.target import KafkaConnection, KafkaIOManager
 
-    settings = KafkaIOManager(bootstrap_servers=_kafka_bootstrap()).settings()
+    settings = KafkaIOManager(
+        connection=KafkaConnection(bootstrap_servers=_kafka_bootstrap())
+    ).settings()
     return settings.producer(f"bench-{out.name}")
 
 
@@ -676,13 +678,16 @@ def ours_kafka(source: Path, out: Path) -> None:
     """Our `KafkaIOManager`: a compacted topic replaced in one transaction, keyed by sale_id."""
     import dagster as dg
 
-    from honey_duck.targets.kafka.target import KafkaIOManager
+    from honey_duck.targets.kafka.target import KafkaConnection, KafkaIOManager
 
     @dg.asset(name=TABLE, metadata={"upsert_keys": [KAFKA_KEY]})
     def table_keyed() -> pl.LazyFrame:
         return pl.scan_parquet(source)
 
-    manager = KafkaIOManager(bootstrap_servers=_kafka_bootstrap(), topic_prefix=f"{out.name}.")
+    manager = KafkaIOManager(
+        connection=KafkaConnection(bootstrap_servers=_kafka_bootstrap()),
+        topic_prefix=f"{out.name}.",
+    )
     dg.materialize([table_keyed], resources={"io_manager": manager}, raise_on_error=True)
 
 
@@ -741,9 +746,11 @@ def headers_kafka(source: Path, out: Path) -> None:
 
 def count_kafka(out: Path) -> int:
     """Live keys of the measurement's topic, read back with a plain read_committed consumer."""
-    from honey_duck.targets.kafka.target import KafkaIOManager, consume
+    from honey_duck.targets.kafka.target import KafkaConnection, KafkaIOManager, consume
 
-    settings = KafkaIOManager(bootstrap_servers=_kafka_bootstrap()).settings()
+    settings = KafkaIOManager(
+        connection=KafkaConnection(bootstrap_servers=_kafka_bootstrap())
+    ).settings()
     alive: dict[bytes | None, bool] = {}  # the last message of each key: a value, or a tombstone
     for key, value in consume(settings, _kafka_topic(out)):
         alive[key] = value is not None
@@ -801,9 +808,11 @@ def _mongo_collection(out: Path) -> object:
 
 def ours_mongo(source: Path, out: Path) -> None:
     """Our `MongoIOManager`: numpy-encoded BSON batches into a staging collection, renamed."""
-    from honey_duck.targets.mongo.target import MongoIOManager
+    from honey_duck.targets.mongo.target import MongoConnection, MongoIOManager
 
-    materialize(source, MongoIOManager(url=_mongo_url(), database=out.name))
+    materialize(
+        source, MongoIOManager(connection=MongoConnection(url=_mongo_url()), database=out.name)
+    )
 
 
 def _mongo_dicts(source: Path) -> list[dict]:
@@ -1116,15 +1125,20 @@ def _postgres_readback(out: Path) -> object:
 
 
 def _mongo_readback(out: Path) -> object:
-    from honey_duck.targets.mongo.target import MongoIOManager
+    from honey_duck.targets.mongo.target import MongoConnection, MongoIOManager
 
-    return MongoIOManager(url=_mongo_url(), database=out.name).readback()
+    return MongoIOManager(
+        connection=MongoConnection(url=_mongo_url()), database=out.name
+    ).readback()
 
 
 def _kafka_readback(out: Path) -> object:
-    from honey_duck.targets.kafka.target import KafkaIOManager
+    from honey_duck.targets.kafka.target import KafkaConnection, KafkaIOManager
 
-    manager = KafkaIOManager(bootstrap_servers=_kafka_bootstrap(), topic_prefix=f"{out.name}.")
+    manager = KafkaIOManager(
+        connection=KafkaConnection(bootstrap_servers=_kafka_bootstrap()),
+        topic_prefix=f"{out.name}.",
+    )
     return manager.readback()
 
 

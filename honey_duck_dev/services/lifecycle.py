@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import IO, ClassVar, Self
+from typing import IO, Any, ClassVar, Self
 
 from honey_duck.environments import Setting
 from honey_duck.preflight import endpoint
@@ -225,6 +225,22 @@ class Service(abc.ABC):
     @abc.abstractmethod
     def env(self) -> dict[str, str]:
         """The environment variables that point honey_duck (and the tests) at this server."""
+
+    @classmethod
+    def given(cls, environ: Mapping[str, str]) -> dict[str, str] | None:
+        """The variables naming a server that already runs (`url_var` is set), or None.
+
+        A server whose address alone is not enough (S3's keys) raises ServiceError naming
+        what is missing.
+        """
+        value = environ.get(cls.url_var)
+        return {cls.url_var: value} if value else None
+
+    @classmethod
+    def handle(cls, variables: Mapping[str, str]) -> Any:
+        """What a test gets for a server named by `variables` (its fixture's value): the
+        address its clients take, unless the server module says otherwise."""
+        return variables[cls.url_var]
 
     @abc.abstractmethod
     def ping(self) -> None:

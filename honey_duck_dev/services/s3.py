@@ -6,7 +6,9 @@ import contextlib
 import json
 import os
 import random
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,6 +80,43 @@ def s3_client(
     return config.client(timeout)
 
 
+@dataclass(frozen=True)
+class S3Endpoint:
+    """Where an S3 endpoint is and the credentials it accepts (the `s3_server` fixture)."""
+
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+    region: str = S3_REGION
+
+    def client(self) -> BaseClient:
+        """A boto3 S3 client for this endpoint."""
+        return s3_client(self.endpoint_url, self.access_key, self.secret_key, self.region)
+
+    def bucket_name(self, prefix: str = "test") -> str:
+        """A bucket name no other test uses (not created)."""
+        return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+    def create_bucket(self, prefix: str = "test") -> str:
+        """Create a fresh bucket and return its name."""
+        name = self.bucket_name(prefix)
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def env(self) -> dict[str, str]:
+        """The variables that point honey_duck at this endpoint."""
+        return s3_variables(self.endpoint_url, self.access_key, self.secret_key, self.region)
+
+    def config(self) -> S3Config:
+        """The sinks' S3 settings for this endpoint."""
+        return S3Config(
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            access_key_id=self.access_key,
+            secret_access_key=self.secret_key,
+        )
+
+
 class S3(Service):
     """An S3 endpoint served by SeaweedFS (`weed mini`) that checks credentials."""
 
@@ -100,6 +139,25 @@ class S3(Service):
 
     def env(self) -> dict[str, str]:
         return s3_variables(self.endpoint_url, self.access_key, self.secret_key, self.region)
+
+    @classmethod
+    def given(cls, environ: Mapping[str, str]) -> dict[str, str] | None:
+        if not environ.get(cls.url_var):
+            return None
+        keys = (_files.S3_ACCESS_KEY.name, _files.S3_SECRET_KEY.name)
+        if missing := [k for k in keys if not environ.get(k)]:
+            raise ServiceError(f"{cls.url_var} is set but {' and '.join(missing)} not")
+        names = (cls.url_var, *keys, _files.S3_REGION.name)
+        return {k: environ[k] for k in names if environ.get(k)}
+
+    @classmethod
+    def handle(cls, variables: Mapping[str, str]) -> S3Endpoint:
+        return S3Endpoint(
+            variables[cls.url_var],
+            variables[_files.S3_ACCESS_KEY.name],
+            variables[_files.S3_SECRET_KEY.name],
+            variables.get(_files.S3_REGION.name) or S3_REGION,
+        )
 
     def client(self, timeout: float | None = None) -> BaseClient:
         """A boto3 S3 client with this server's credentials."""

@@ -14,7 +14,7 @@ from honey_duck_dev.benchmarks.__main__ import main, parser, row_count
 from honey_duck_dev.benchmarks.approaches import SINKS, Approach, naive_csv
 from honey_duck_dev.benchmarks.report import CHECK_HEADERS, THROUGHPUT_HEADERS
 from honey_duck_dev.benchmarks.runner import Workers, effective_cap
-from honey_duck_tests.service_fixtures import unavailable
+from honey_duck_tests.servers import unavailable
 
 ROWS, NAIVE_CAP = 1_000, 300
 SMOKE = ["--jobs", "2", "--shared-workers"]

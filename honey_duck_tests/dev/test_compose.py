@@ -12,7 +12,7 @@ from honey_duck.environments import REPO_ROOT
 from honey_duck.preflight import endpoint
 from honey_duck.sinks import SINKS
 from honey_duck_dev.services import registry
-from honey_duck_tests.service_fixtures import unavailable
+from honey_duck_tests.servers import unavailable
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 

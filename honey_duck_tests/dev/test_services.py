@@ -47,9 +47,16 @@ from honey_duck_dev.services.lifecycle import (
 )
 from honey_duck_dev.services.mongo import Mongo, find_secantus
 from honey_duck_dev.services.postgres import Postgres, find_postgres_bindir
-from honey_duck_dev.services.s3 import S3, S3_ACCESS_KEY, S3_SECRET_KEY, find_weed, s3_client
-from honey_duck_tests import service_fixtures
-from honey_duck_tests.service_fixtures import S3Server, unavailable
+from honey_duck_dev.services.s3 import (
+    S3,
+    S3_ACCESS_KEY,
+    S3_SECRET_KEY,
+    S3Endpoint,
+    find_weed,
+    s3_client,
+)
+from honey_duck_tests import servers
+from honey_duck_tests.servers import unavailable
 
 # every registered server, for the tests every server must pass
 SERVERS = [registry.service(name) for name in registry.SERVICES]
@@ -124,7 +131,7 @@ def test_every_server_module_is_registered_under_its_word() -> None:
         cls = registry.service(name)
         assert cls.name == name and cls.__module__ == f"honey_duck_dev.services.{name}"
     with pytest.raises(
-        KeyError, match="unknown service 'mongodb'; known: postgres, s3, kafka, mongo"
+        KeyError, match="unknown service 'mongodb'; known: kafka, mongo, postgres, s3"
     ):
         registry.service("mongodb")
 
@@ -193,8 +200,8 @@ def test_mongo_answers_pymongo_from_the_server_pid_and_is_gone_after_stop() -> N
     assert_gone(pid, port, root)
 
 
-def test_mongo_keeps_what_the_mongo_sink_relies_on(mongo_url: str) -> None:
-    with pymongo.MongoClient(mongo_url) as client:
+def test_mongo_keeps_what_the_mongo_sink_relies_on(mongo_server: str) -> None:
+    with pymongo.MongoClient(mongo_server) as client:
         db = client[f"honey_duck_test_{os.getpid()}_{time.monotonic_ns()}"]
         try:
             # a unique index refuses a duplicate key
@@ -307,7 +314,9 @@ def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tm
     try:
         assert up.stdout is not None
         exports: dict[str, str] = {}
-        while sinks.mongo.URL.name not in exports:
+        wanted = {registry.service(name).url_var for name in registry.SERVICES}
+        wanted |= {sinks._files.S3_ACCESS_KEY.name, sinks._files.S3_SECRET_KEY.name}
+        while not wanted <= set(exports):
             line = up.stdout.readline()
             assert line, f"`up` ended early: {up.stderr.read() if up.stderr else ''}"
             if match := re.fullmatch(r"export (\w+)=(\S+)\n", line):
@@ -316,7 +325,7 @@ def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tm
         assert exports[environments.ENV_VAR] == "dev"
         with psycopg.connect(exports[sinks.postgres.URL.name]) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
-        s3 = S3Server(
+        s3 = S3Endpoint(
             exports[sinks._files.S3_ENDPOINT.name],
             exports[sinks._files.S3_ACCESS_KEY.name],
             exports[sinks._files.S3_SECRET_KEY.name],
@@ -344,15 +353,19 @@ def test_up_prints_the_dev_variables_and_stops_every_server_on_sigterm(shared_tm
     assert (data_dir / "mongo" / "data").is_dir(), "--data-dir is kept"
 
 
-def test_fixtures_give_servers_that_answer(postgres_url: str, s3: S3Server, mongo_url: str) -> None:
-    with psycopg.connect(postgres_url) as conn:
+def test_fixtures_give_servers_that_answer(
+    postgres_server: str, s3_server: S3Endpoint, mongo_server: str, kafka_server: str
+) -> None:
+    with psycopg.connect(postgres_server) as conn:
         assert conn.execute("select current_user").fetchone() is not None
-    bucket = s3.create_bucket()
-    s3.client().put_object(Bucket=bucket, Key="k", Body=b"v")
-    assert s3.client().get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
-    assert s3.bucket_name() != s3.bucket_name()
-    with pymongo.MongoClient(mongo_url) as client:
+    bucket = s3_server.create_bucket()
+    s3_server.client().put_object(Bucket=bucket, Key="k", Body=b"v")
+    assert s3_server.client().get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    assert s3_server.bucket_name() != s3_server.bucket_name()
+    with pymongo.MongoClient(mongo_server) as client:
         assert client.admin.command("ping")["ok"] == 1
+    assert AdminClient({"bootstrap.servers": kafka_server}).list_topics(timeout=10).brokers
+    assert {f"{word}_server" for word in registry.SERVICES} <= set(vars(servers))
 
 
 def read_all(bootstrap: str, topic: str, partitions: int, isolation: str) -> list[bytes]:
@@ -388,8 +401,8 @@ def read_all(bootstrap: str, topic: str, partitions: int, isolation: str) -> lis
         consumer.close()
 
 
-def test_kafka_fixture_gives_what_the_kafka_sink_relies_on(kafka_bootstrap: str) -> None:
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+def test_kafka_fixture_gives_what_the_kafka_sink_relies_on(kafka_server: str) -> None:
+    admin = AdminClient({"bootstrap.servers": kafka_server})
     topic = f"honey-duck-{uuid.uuid4().hex[:8]}"
     created = admin.create_topics(
         [
@@ -407,7 +420,7 @@ def test_kafka_fixture_gives_what_the_kafka_sink_relies_on(kafka_bootstrap: str)
     def producer(compression: str) -> Producer:
         made = Producer(
             {
-                "bootstrap.servers": kafka_bootstrap,
+                "bootstrap.servers": kafka_server,
                 "enable.idempotence": True,
                 "transactional.id": f"honey-duck-test-{uuid.uuid4().hex[:8]}",
                 "compression.type": compression,
@@ -435,9 +448,9 @@ def test_kafka_fixture_gives_what_the_kafka_sink_relies_on(kafka_bootstrap: str)
     lz4.commit_transaction(15)
 
     committed = sorted([f"committed-{i}".encode() for i in range(10)] + [b"lz4-committed"])
-    assert sorted(read_all(kafka_bootstrap, topic, 3, "read_committed")) == committed
+    assert sorted(read_all(kafka_server, topic, 3, "read_committed")) == committed
     # the aborted records did reach the log: only the isolation level hides them
-    uncommitted = read_all(kafka_bootstrap, topic, 3, "read_uncommitted")
+    uncommitted = read_all(kafka_server, topic, 3, "read_uncommitted")
     assert sorted(uncommitted) == sorted([b"aborted"] * 10 + committed)
 
 
@@ -451,7 +464,7 @@ def test_a_missing_server_skips_locally_and_fails_in_ci(
         monkeypatch.setenv("CI", ci)
     expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
     with pytest.raises(expected, match="no PostgreSQL server"):
-        service_fixtures.unavailable("no PostgreSQL server: set HONEY_DUCK_POSTGRES_URL")
+        servers.unavailable("no PostgreSQL server: set HONEY_DUCK_POSTGRES_URL")
 
 
 def test_dev_ports_are_the_compose_ports() -> None:

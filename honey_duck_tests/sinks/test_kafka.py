@@ -30,7 +30,7 @@ from honey_duck import cli, environments, seam, sinks
 from honey_duck.environments import REPO_ROOT
 from honey_duck.seam import check_assets
 from honey_duck.targets.kafka import target as kafka
-from honey_duck.targets.kafka.target import SCHEMA_TOPIC, KafkaIOManager
+from honey_duck.targets.kafka.target import SCHEMA_TOPIC, KafkaConnection, KafkaIOManager
 from honey_duck_tests.contract.reconciling import reconciled
 from honey_duck_tests.contract.runs import (
     MONTHLY,
@@ -131,12 +131,12 @@ def typed_frame() -> pl.DataFrame:
 
 
 @pytest.fixture
-def io(kafka_bootstrap: str) -> KafkaIOManager:
-    return KafkaIOManager(bootstrap_servers=kafka_bootstrap, retries=1)
+def io(kafka_server: str) -> KafkaIOManager:
+    return KafkaIOManager(connection=KafkaConnection(bootstrap_servers=kafka_server), retries=1)
 
 
 def test_every_type_round_trips_and_replace_is_idempotent(
-    io: KafkaIOManager, kafka_bootstrap: str
+    io: KafkaIOManager, kafka_server: str
 ) -> None:
     topic, frame = fresh_topic(), typed_frame()
     seen: dict[str, pl.DataFrame] = {}
@@ -152,7 +152,7 @@ def test_every_type_round_trips_and_replace_is_idempotent(
     assert back.schema == frame.schema
     assert back.equals(frame)
     # the plain consumer: one JSON value per row, keyed by the upsert keys, headers set
-    native = live(kafka_bootstrap, topic)
+    native = live(kafka_server, topic)
     assert sorted(native) == [(1,), (2,), (3,)]
     assert native[(1,)]["name"] == 'Zoë "the" artist\x00, Jr. 🦆\n'
     assert native[(1,)]["big"] == 2**64 - 1 and native[(2,)]["min"] == 2**63 - 1
@@ -163,7 +163,7 @@ def test_every_type_round_trips_and_replace_is_idempotent(
     assert native[(1,)]["took"] == 90_000_005  # microseconds
     # a zoned instant travels in UTC: a local mean time offset of +05:41:16 survives exactly
     assert datetime.fromisoformat(native[(1,)]["at_zone"]) == datetime(1850, 6, 1, 12, tzinfo=UTC)
-    raw = messages(kafka_bootstrap, topic)
+    raw = messages(kafka_server, topic)
     assert len(raw) == 6  # two replaces of three keyed rows; nothing to tombstone
     key, _, headers = raw[0]
     assert json.loads(key or b"") in ({"id": 1}, {"id": 2}, {"id": 3})
@@ -172,22 +172,24 @@ def test_every_type_round_trips_and_replace_is_idempotent(
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["dagster/row_count"].value == 3
     assert metadata["dagster/table_name"].value == topic
-    assert metadata["dagster/uri"].value == f"kafka://{kafka_bootstrap}/{topic}"
+    assert metadata["dagster/uri"].value == f"kafka://{kafka_server}/{topic}"
     assert metadata["dagster/storage_kind"].value == "kafka"
     # the schema record sits in the compacted schema topic, keyed by the topic's name
-    records = {k: v for k, v, _ in messages(kafka_bootstrap, SCHEMA_TOPIC)}
+    records = {k: v for k, v, _ in messages(kafka_server, SCHEMA_TOPIC)}
     record = json.loads(records[topic.encode()] or b"")
     assert record["keys"] == ["id"] and record["rows"] == 3
     assert [c["name"] for c in record["columns"]] == frame.columns
 
 
 def test_topics_are_created_compacted_with_the_configured_partitions(
-    kafka_bootstrap: str,
+    kafka_server: str,
 ) -> None:
     topic = fresh_topic()
-    io = KafkaIOManager(bootstrap_servers=kafka_bootstrap, topic_partitions=5)
+    io = KafkaIOManager(
+        connection=KafkaConnection(bootstrap_servers=kafka_server), topic_partitions=5
+    )
     assert run(io, lambda: months([1]), metadata=keyed(topic)).success
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": kafka_server})
     assert len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 5
     for name, policy in ((topic, "compact"), (SCHEMA_TOPIC, "compact")):
         resource = ConfigResource(ConfigResource.Type.TOPIC, name)
@@ -196,7 +198,7 @@ def test_topics_are_created_compacted_with_the_configured_partitions(
 
 
 def test_replace_tombstones_the_keys_the_new_data_lacks(
-    io: KafkaIOManager, kafka_bootstrap: str
+    io: KafkaIOManager, kafka_server: str
 ) -> None:
     topic = fresh_topic()
     first = pl.DataFrame({"id": [1, 2, 3], "v": ["a", "b", "c"]})
@@ -208,9 +210,9 @@ def test_replace_tombstones_the_keys_the_new_data_lacks(
     )
     assert result.success, error_of(result)
     assert seen["t"].sort("id").rows() == [(2, "B"), (4, "D")]
-    assert live(kafka_bootstrap, topic) == {(2,): {"id": 2, "v": "B"}, (4,): {"id": 4, "v": "D"}}
+    assert live(kafka_server, topic) == {(2,): {"id": 2, "v": "B"}, (4,): {"id": 4, "v": "D"}}
     tombstones = sorted(
-        json.loads(k or b"")["id"] for k, v, _ in messages(kafka_bootstrap, topic) if v is None
+        json.loads(k or b"")["id"] for k, v, _ in messages(kafka_server, topic) if v is None
     )
     assert tombstones == [1, 3]
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
@@ -218,7 +220,7 @@ def test_replace_tombstones_the_keys_the_new_data_lacks(
 
 
 def test_upsert_updates_and_inserts_and_keeps_stored_columns_the_data_lacks(
-    io: KafkaIOManager, kafka_bootstrap: str
+    io: KafkaIOManager, kafka_server: str
 ) -> None:
     topic = fresh_topic()
     upsert = keyed(topic, write_mode="upsert")
@@ -234,15 +236,17 @@ def test_upsert_updates_and_inserts_and_keeps_stored_columns_the_data_lacks(
     )
     assert result.success, error_of(result)
     assert seen["t"].sort("id").rows() == [(1, "a", "keep"), (2, "B", "me"), (3, "c", None)]
-    native = live(kafka_bootstrap, topic)
+    native = live(kafka_server, topic)
     assert native[(2,)] == {"id": 2, "v": "B", "note": "me"}
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["dagster/row_count"].value == 3
 
 
-def test_a_delete_topic_appends_in_one_transaction_per_run(kafka_bootstrap: str) -> None:
+def test_a_delete_topic_appends_in_one_transaction_per_run(kafka_server: str) -> None:
     topic = fresh_topic()
-    io = KafkaIOManager(bootstrap_servers=kafka_bootstrap, cleanup_policy="delete")
+    io = KafkaIOManager(
+        connection=KafkaConnection(bootstrap_servers=kafka_server), cleanup_policy="delete"
+    )
     frame = pl.DataFrame({"id": [1, 2], "v": ["a", "b"]})
     seen: dict[str, pl.DataFrame] = {}
     for _ in range(2):
@@ -254,19 +258,21 @@ def test_a_delete_topic_appends_in_one_transaction_per_run(kafka_bootstrap: str)
         )
         assert result.success, error_of(result)
     assert sorted(seen["t"].rows()) == [(1, "a"), (1, "a"), (2, "b"), (2, "b")]
-    raw = messages(kafka_bootstrap, topic)
+    raw = messages(kafka_server, topic)
     assert len(raw) == 4 and all(k is None for k, _, _ in raw)  # no upsert keys: no key
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["dagster/row_count"].value == 4
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": kafka_server})
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
     configs = admin.describe_configs([resource])[resource].result(timeout=15)
     assert configs["cleanup.policy"].value == "delete"
 
 
-def test_a_delete_topic_appends_partitions_and_counts_each_slice(kafka_bootstrap: str) -> None:
+def test_a_delete_topic_appends_partitions_and_counts_each_slice(kafka_server: str) -> None:
     topic = fresh_topic()
-    io = KafkaIOManager(bootstrap_servers=kafka_bootstrap, cleanup_policy="delete")
+    io = KafkaIOManager(
+        connection=KafkaConnection(bootstrap_servers=kafka_server), cleanup_policy="delete"
+    )
     where = {"topic": topic, "write_mode": "append", "partition_expr": "d"}
     seen: dict[str, pl.DataFrame] = {}
     for _ in range(2):
@@ -282,23 +288,25 @@ def test_a_delete_topic_appends_partitions_and_counts_each_slice(kafka_bootstrap
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["dagster/partition_row_count"].value == 4
     assert sorted(seen["t"]["id"].to_list()) == [20, 20, 21, 21]
-    raw = messages(kafka_bootstrap, topic)
+    raw = messages(kafka_server, topic)
     assert {h["partition"] for _, _, h in raw} == {b"2024-02-01"} and len(raw) == 4
 
 
 def test_what_a_topic_cannot_keep_is_refused_when_the_definitions_load(
-    kafka_bootstrap: str,
+    kafka_server: str,
 ) -> None:
     def asset(name: str, metadata: dict[str, Any]) -> dg.AssetsDefinition:
         return dg.asset(name=name, metadata=metadata)(lambda: pl.DataFrame({"id": [1]}))
 
-    compact = KafkaIOManager(bootstrap_servers=kafka_bootstrap)
+    compact = KafkaIOManager(connection=KafkaConnection(bootstrap_servers=kafka_server))
     with pytest.raises(dg.DagsterInvalidDefinitionError) as keyless:
         check_assets([asset("keyless", {"write_mode": "replace"})], {"io_manager": compact})
     assert "`keyless` (kafka sink)" in str(keyless.value)
     assert "without `upsert_keys`" in str(keyless.value)
     assert "every message it writes needs a key" in str(keyless.value)
-    delete = KafkaIOManager(bootstrap_servers=kafka_bootstrap, cleanup_policy="delete")
+    delete = KafkaIOManager(
+        connection=KafkaConnection(bootstrap_servers=kafka_server), cleanup_policy="delete"
+    )
     with pytest.raises(dg.DagsterInvalidDefinitionError) as replacing:
         check_assets([asset("replacing", keyed("x"))], {"io_manager": delete})
     message = str(replacing.value)
@@ -315,16 +323,16 @@ def test_what_a_topic_cannot_keep_is_refused_when_the_definitions_load(
 
 
 def test_a_range_backfills_in_one_run_and_a_rerun_replaces_one_partition(
-    io: KafkaIOManager, kafka_bootstrap: str
+    io: KafkaIOManager, kafka_server: str
 ) -> None:
     topic = fresh_topic()
 
     def first() -> None:
-        parts = sorted({h["partition"] for _, _, h in messages(kafka_bootstrap, topic)})
+        parts = sorted({h["partition"] for _, _, h in messages(kafka_server, topic)})
         assert parts == [b"2024-01-01", b"2024-02-01", b"2024-03-01", b"2024-04-01"]  # each own
 
     backfill_then_rerun_march(io, keyed(topic, partition_expr="d"), first)
-    native = live(kafka_bootstrap, topic)
+    native = live(kafka_server, topic)
     assert sorted((row["d"][:7], row["c"]) for row in native.values()) == [
         ("2024-01", "first"),
         ("2024-01", "first"),
@@ -337,7 +345,7 @@ def test_a_range_backfills_in_one_run_and_a_rerun_replaces_one_partition(
 
 
 def test_multi_partitions_replace_exactly_their_key_set(
-    io: KafkaIOManager, kafka_bootstrap: str
+    io: KafkaIOManager, kafka_server: str
 ) -> None:
     topic = fresh_topic()
     partitioned = keyed(topic, "id", "c", partition_expr={"month": "d", "channel": "c"})
@@ -365,7 +373,7 @@ def test_multi_partitions_replace_exactly_their_key_set(
         tags={"again": "1"},
     )
     assert result.success, error_of(result)
-    rows = sorted((r["c"], r["id"]) for r in live(kafka_bootstrap, topic).values())
+    rows = sorted((r["c"], r["id"]) for r in live(kafka_server, topic).values())
     # Jan online shrank to one row; Jan gallery (same ids, other channel) and Feb untouched
     assert rows == [
         ("gallery", 10),
@@ -377,7 +385,7 @@ def test_multi_partitions_replace_exactly_their_key_set(
 
 
 def test_strict_refuses_drift_before_writing_and_evolve_adds_a_column(
-    io: KafkaIOManager, kafka_bootstrap: str
+    io: KafkaIOManager, kafka_server: str
 ) -> None:
     topic = fresh_topic()
     first = pl.DataFrame(
@@ -388,7 +396,7 @@ def test_strict_refuses_drift_before_writing_and_evolve_adds_a_column(
     message = error_of(run(io, lambda: drifted, metadata=keyed(topic)))
     assert "column `amount` is Float64 in the data but Decimal(precision=12, scale=2)" in message
     assert "column `note` is new" in message
-    assert live(kafka_bootstrap, topic) == {(1,): {"id": 1, "amount": "1.50"}}
+    assert live(kafka_server, topic) == {(1,): {"id": 1, "amount": "1.50"}}
     added = pl.DataFrame({"id": [2], "note": ["new"]})
     seen: dict[str, pl.DataFrame] = {}
     result = run(
@@ -414,18 +422,18 @@ def test_strict_refuses_drift_before_writing_and_evolve_adds_a_column(
 )
 @pytest.mark.parametrize("mode", ["replace", "upsert"])
 def test_duplicate_and_null_keys_fail_before_anything_is_written(
-    io: KafkaIOManager, kafka_bootstrap: str, frame: pl.DataFrame, expected: str, mode: str
+    io: KafkaIOManager, kafka_server: str, frame: pl.DataFrame, expected: str, mode: str
 ) -> None:
     topic = fresh_topic()
     assert run(io, lambda: pl.DataFrame({"id": [1], "v": ["a"]}), metadata=keyed(topic)).success
     result = run(io, lambda: frame, metadata=keyed(topic, write_mode=mode))
     assert expected in error_of(result)
-    assert len(messages(kafka_bootstrap, topic)) == 1
-    assert live(kafka_bootstrap, topic) == {(1,): {"id": 1, "v": "a"}}
+    assert len(messages(kafka_server, topic)) == 1
+    assert live(kafka_server, topic) == {(1,): {"id": 1, "v": "a"}}
 
 
 def test_values_json_cannot_carry_are_refused_naming_the_column(
-    io: KafkaIOManager, kafka_bootstrap: str
+    io: KafkaIOManager, kafka_server: str
 ) -> None:
     topic = fresh_topic()
     cases = {
@@ -442,22 +450,22 @@ def test_values_json_cannot_carry_are_refused_naming_the_column(
     nested = pl.DataFrame({"id": [1], "xs": [[1.5]]})
     message = error_of(run(io, lambda: nested, metadata=keyed(topic)))
     assert "`xs` (List(Float64))" in message
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": kafka_server})
     assert topic not in admin.list_topics(timeout=10).topics  # nothing was created or written
 
 
-def test_an_empty_frame_records_a_typed_topic(io: KafkaIOManager, kafka_bootstrap: str) -> None:
+def test_an_empty_frame_records_a_typed_topic(io: KafkaIOManager, kafka_server: str) -> None:
     topic, empty = fresh_topic(), typed_frame().clear()
     seen: dict[str, pl.DataFrame] = {}
     result = run(
         io, lambda: empty, metadata=keyed(topic), consume=lambda table: seen.update(t=table)
     )
     assert result.success, error_of(result)
-    assert messages(kafka_bootstrap, topic) == []
+    assert messages(kafka_server, topic) == []
     assert seen["t"].height == 0 and seen["t"].schema == empty.schema
 
 
-def test_odd_column_names_and_topic_names_survive(io: KafkaIOManager, kafka_bootstrap: str) -> None:
+def test_odd_column_names_and_topic_names_survive(io: KafkaIOManager, kafka_server: str) -> None:
     frame = pl.DataFrame(
         {
             "Sale ID": [1, 2],
@@ -477,7 +485,7 @@ def test_odd_column_names_and_topic_names_survive(io: KafkaIOManager, kafka_boot
     )
     assert result.success, error_of(result)
     assert seen["t"].sort("Sale ID").equals(frame)
-    assert live(kafka_bootstrap, topic)[(1,)] == {
+    assert live(kafka_server, topic)[(1,)] == {
         "Sale ID": 1,
         "a.b": "x",
         "$set": True,
@@ -489,18 +497,18 @@ def test_odd_column_names_and_topic_names_survive(io: KafkaIOManager, kafka_boot
 
 
 def test_an_oversized_message_is_refused_naming_its_key(
-    io: KafkaIOManager, kafka_bootstrap: str
+    io: KafkaIOManager, kafka_server: str
 ) -> None:
     topic = fresh_topic()
     assert run(io, lambda: pl.DataFrame({"id": [1], "v": ["a"]}), metadata=keyed(topic)).success
     huge = pl.DataFrame({"id": [7, 8, 9], "v": ["ok", "x" * 2_000_000, "ok"]})
     message = error_of(run(io, lambda: huge, metadata=keyed(topic)))
     assert "max.message.bytes" in message and 'key {"id":8}' in message, message
-    assert live(kafka_bootstrap, topic) == {(1,): {"id": 1, "v": "a"}}
+    assert live(kafka_server, topic) == {(1,): {"id": 1, "v": "a"}}
 
 
 def test_a_lazyframe_consumer_reads_in_batches_with_exact_types(
-    io: KafkaIOManager, kafka_bootstrap: str
+    io: KafkaIOManager, kafka_server: str
 ) -> None:
     n, topic = 150_000, fresh_topic()
     frame = pl.DataFrame(
@@ -527,7 +535,7 @@ def test_a_lazyframe_consumer_reads_in_batches_with_exact_types(
 
 
 def test_the_reconciliation_check_names_messages_changed_or_tombstoned_by_a_plain_producer(
-    io: KafkaIOManager, kafka_bootstrap: str, tmp_path: Path
+    io: KafkaIOManager, kafka_server: str, tmp_path: Path
 ) -> None:
     topic = fresh_topic("r")
     frame = pl.DataFrame({"id": [1, 2, 3], "price": [1.5, 2.5, 3.5], "name": ["a", "b", None]})
@@ -535,8 +543,8 @@ def test_the_reconciliation_check_names_messages_changed_or_tombstoned_by_a_plai
     verdict = run.write()
     assert verdict.passed, verdict.description
     assert verdict.metadata["honey_duck/target_rows"] == 3
-    by_id = {json.loads(k)["id"]: (k, v, h) for k, v, h in messages(kafka_bootstrap, topic)}
-    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    by_id = {json.loads(k)["id"]: (k, v, h) for k, v, h in messages(kafka_server, topic)}
+    producer = Producer({"bootstrap.servers": kafka_server})
     key, value, headers = by_id[2]
     changed = {**json.loads(value), "price": 2.75}
     producer.produce(topic, json.dumps(changed).encode(), key, headers=list(headers.items()))
@@ -607,11 +615,13 @@ def test_live_messages_equal_a_dict_of_last_values_for_any_stream(
 
 def test_an_unreachable_broker_is_a_clear_error_without_the_password() -> None:
     io = KafkaIOManager(
-        bootstrap_servers="127.0.0.1:1",
-        username="duck",
-        password="s3cret-Pa55",
-        security_protocol="SASL_PLAINTEXT",
-        timeout_seconds=2,
+        connection=KafkaConnection(
+            bootstrap_servers="127.0.0.1:1",
+            username="duck",
+            password="s3cret-Pa55",
+            security_protocol="SASL_PLAINTEXT",
+            timeout_seconds=2,
+        ),
         retries=0,
     )
     result = run(io, lambda: pl.DataFrame({"id": [1]}), metadata=keyed("t.unreachable"))
@@ -621,14 +631,16 @@ def test_an_unreachable_broker_is_a_clear_error_without_the_password() -> None:
     assert "s3cret-Pa55" not in str([e for e in result.all_events])
 
 
-def test_sasl_credentials_never_reach_errors_logs_or_metadata(kafka_bootstrap: str) -> None:
+def test_sasl_credentials_never_reach_errors_logs_or_metadata(kafka_server: str) -> None:
     """noida-db accepts any SASL/PLAIN login: the password must still appear nowhere."""
     io = KafkaIOManager(
-        bootstrap_servers=kafka_bootstrap,
-        username="duck",
-        password="s3cret-Pa55",
-        security_protocol="SASL_PLAINTEXT",
-        timeout_seconds=5,
+        connection=KafkaConnection(
+            bootstrap_servers=kafka_server,
+            username="duck",
+            password="s3cret-Pa55",
+            security_protocol="SASL_PLAINTEXT",
+            timeout_seconds=5,
+        ),
         retries=0,
     )
     topic = fresh_topic()
@@ -636,7 +648,7 @@ def test_sasl_credentials_never_reach_errors_logs_or_metadata(kafka_bootstrap: s
     events = str([(e.message, e.event_specific_data) for e in result.all_events])
     assert "s3cret-Pa55" not in events
     if result.success:
-        assert live(kafka_bootstrap, topic) == {(1,): {"id": 1}}
+        assert live(kafka_server, topic) == {(1,): {"id": 1}}
     else:
         assert "cannot connect to Kafka" in error_of(result)
 
@@ -646,7 +658,7 @@ import os, signal, sys
 import polars as pl
 from honey_duck import seam
 from honey_duck.targets.kafka import target as kafka
-from honey_duck.targets.kafka.target import KafkaIOManager
+from honey_duck.targets.kafka.target import KafkaIOManager, KafkaConnection
 from honey_duck_tests.contract.runs import run
 
 bootstrap, topic = sys.argv[1], sys.argv[2]
@@ -659,18 +671,19 @@ def save_then_die(self, name, record, **extra):
 kafka.TopicRecords.save = save_then_die
 frame = pl.DataFrame({"id": list(range(150_000)), "v": ["new"] * 150_000})
 meta = {"topic": topic, "upsert_keys": ["id"]}
-run(KafkaIOManager(bootstrap_servers=bootstrap), lambda: frame, metadata=meta)
+io = KafkaIOManager(connection=KafkaConnection(bootstrap_servers=bootstrap))
+run(io, lambda: frame, metadata=meta)
 """
 
 
 def test_a_writer_killed_mid_transaction_publishes_nothing_and_the_next_run_fences_it(
-    io: KafkaIOManager, kafka_bootstrap: str
+    io: KafkaIOManager, kafka_server: str
 ) -> None:
     topic = fresh_topic()
     old = pl.DataFrame({"id": [1, 2, 3], "v": ["old"] * 3})
     assert run(io, lambda: old, metadata=keyed(topic)).success
     killed = subprocess.run(
-        [sys.executable, "-c", _KILLED_WRITER, kafka_bootstrap, topic],
+        [sys.executable, "-c", _KILLED_WRITER, kafka_server, topic],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
@@ -679,14 +692,14 @@ def test_a_writer_killed_mid_transaction_publishes_nothing_and_the_next_run_fenc
     )
     assert killed.returncode == -9, killed.stderr[-2000:]
     # the killed transaction's 150,000 messages are in the log, but read_committed hides them
-    assert live(kafka_bootstrap, topic) == {(i,): {"id": i, "v": "old"} for i in (1, 2, 3)}
+    assert live(kafka_server, topic) == {(i,): {"id": i, "v": "old"} for i in (1, 2, 3)}
     seen: dict[str, pl.DataFrame] = {}
     new = pl.DataFrame({"id": [3, 4], "v": ["new"] * 2})
     # the same transactional.id: the zombie's open transaction is aborted, ours commits
     result = run(io, lambda: new, metadata=keyed(topic), consume=lambda table: seen.update(t=table))
     assert result.success, error_of(result)
     assert seen["t"].sort("id").rows() == [(3, "new"), (4, "new")]
-    assert live(kafka_bootstrap, topic) == {
+    assert live(kafka_server, topic) == {
         (3,): {"id": 3, "v": "new"},
         (4,): {"id": 4, "v": "new"},
     }
@@ -723,7 +736,9 @@ def test_a_broker_restart_mid_run_is_retried_and_recovered(
     from honey_duck_dev.services.kafka import Kafka
 
     server = own_broker[0]
-    io = KafkaIOManager(bootstrap_servers=server.bootstrap, timeout_seconds=5, retries=6)
+    io = KafkaIOManager(
+        connection=KafkaConnection(bootstrap_servers=server.bootstrap, timeout_seconds=5), retries=6
+    )
     topic = fresh_topic()
     assert run(io, lambda: pl.DataFrame({"id": [1], "v": ["old"]}), metadata=keyed(topic)).success
     port = server.port
@@ -774,7 +789,9 @@ def test_a_broker_restart_mid_run_is_retried_and_recovered(
             raise
 
     monkeypatch.setattr(kafka.KafkaSession, "check_reachable", counted)
-    quick = KafkaIOManager(bootstrap_servers=server.bootstrap, timeout_seconds=1, retries=6)
+    quick = KafkaIOManager(
+        connection=KafkaConnection(bootstrap_servers=server.bootstrap, timeout_seconds=1), retries=6
+    )
     own_broker[-1].stop()
     restarter = restart(after=1.0)
     smaller = frame.head(1000).with_columns(v=pl.lit("again"))
@@ -821,7 +838,9 @@ def test_a_broker_restart_between_the_last_delivery_and_the_commit_never_hides_a
     frame = pl.DataFrame({"id": list(range(rows)), "v": ["new"] * rows})
 
     # a replace of a compacted topic
-    io = KafkaIOManager(bootstrap_servers=bootstrap, timeout_seconds=5, retries=3)
+    io = KafkaIOManager(
+        connection=KafkaConnection(bootstrap_servers=bootstrap, timeout_seconds=5), retries=3
+    )
     topic = fresh_topic()
     assert run(io, lambda: pl.DataFrame({"id": [-1], "v": ["old"]}), metadata=keyed(topic)).success
     capfd.readouterr()
@@ -839,7 +858,9 @@ def test_a_broker_restart_between_the_last_delivery_and_the_commit_never_hides_a
     # an append to a delete topic: never retried once committed, so never published twice
     monkeypatch.setattr(kafka.KafkaSession, "_commit", commit)
     appender = KafkaIOManager(
-        bootstrap_servers=bootstrap, cleanup_policy="delete", timeout_seconds=5, retries=3
+        connection=KafkaConnection(bootstrap_servers=bootstrap, timeout_seconds=5),
+        cleanup_policy="delete",
+        retries=3,
     )
     log = fresh_topic("log")
     append = {"topic": log, "write_mode": "append"}
@@ -865,12 +886,12 @@ def test_the_local_stand_in_holds_the_pipeline_tables(local_run) -> None:
 
 
 def test_dev_lands_the_kafka_group_twice_and_a_plain_consumer_reads_it(
-    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kafka_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in {
         environments.ENV_VAR: "dev",
         environments.HOME_VAR: str(tmp_path),
-        sinks.kafka.BOOTSTRAP.name: kafka_bootstrap,
+        sinks.kafka.BOOTSTRAP.name: kafka_server,
     }.items():
         monkeypatch.setenv(name, value)
     env = environments.current()
@@ -890,7 +911,7 @@ def test_dev_lands_the_kafka_group_twice_and_a_plain_consumer_reads_it(
             else [expected_path.with_suffix(".parquet")]
         )
         expected = pl.concat([pl.read_parquet(f) for f in files])
-        native = live(kafka_bootstrap, f"kafka.{table}")
+        native = live(kafka_server, f"kafka.{table}")
         assert len(native) == expected.height, table  # replace twice: one live row per key
         by_key = {k[0]: v for k, v in native.items()}
         for row in expected.head(50).iter_rows(named=True):
@@ -901,7 +922,7 @@ def test_dev_lands_the_kafka_group_twice_and_a_plain_consumer_reads_it(
                     got = type(value).fromisoformat(got)
                 assert roundtrip.same(value, got), (table, column, value, got)
     where = landed[next(k for k in landed if k.to_user_string() == "kafka/sales_enriched")]
-    assert where.where == f"kafka://{kafka_bootstrap}/kafka.sales_enriched"
+    assert where.where == f"kafka://{kafka_server}/kafka.sales_enriched"
 
 
 KEY = "__hd_key__"
@@ -914,7 +935,7 @@ KEY = "__hd_key__"
 )
 @given(frame=roundtrip.frames())
 def test_any_frame_of_the_claimed_types_round_trips(
-    io: KafkaIOManager, kafka_bootstrap: str, frame: pl.DataFrame
+    io: KafkaIOManager, kafka_server: str, frame: pl.DataFrame
 ) -> None:
     """What reads back, through our reader and a plain consumer, equals what was written."""
     topic = fresh_topic("p")
@@ -934,7 +955,7 @@ def test_any_frame_of_the_claimed_types_round_trips(
     assert back.schema == frame.schema
     roundtrip.assert_columns_equal(frame, {c: back[c].to_list() for c in back.columns})
     roundtrip.assert_reconciles(io.target().landing, frame, back)
-    native = live(kafka_bootstrap, topic) if frame.height else {}
+    native = live(kafka_server, topic) if frame.height else {}
     assert sorted(k[0] for k in native) == list(range(frame.height))
     plain = [c for c, t in frame.schema.items() if _plain_json(t)]
     for row in frame.iter_rows(named=True):

@@ -26,7 +26,7 @@ from bson.decimal128 import Decimal128
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from honey_duck.targets.mongo.target import STAGING, MongoIOManager, _name_problem
+from honey_duck.targets.mongo.target import STAGING, MongoConnection, MongoIOManager, _name_problem
 from honey_duck_tests.contract.reconciling import reconciled
 from honey_duck_tests.contract.runs import (
     MONTHLY,
@@ -49,7 +49,9 @@ class Db:
         self.db = self.client[name]
 
     def manager(self, **config: Any) -> MongoIOManager:
-        return MongoIOManager(url=self.url, database=self.name, **config)
+        return MongoIOManager(
+            connection=MongoConnection(url=self.url), database=self.name, **config
+        )
 
     def meta(self, **more: Any) -> dict[str, Any]:
         return {"collection": "table", **more}
@@ -59,9 +61,9 @@ class Db:
 
 
 @pytest.fixture
-def mongo(request: pytest.FixtureRequest, mongo_url: str) -> Any:
+def mongo(request: pytest.FixtureRequest, mongo_server: str) -> Any:
     name = "".join(c if c.isalnum() else "_" for c in request.node.name[:24])
-    db = Db(mongo_url, f"t_{name}_{time.time_ns() % 10**8}")
+    db = Db(mongo_server, f"t_{name}_{time.time_ns() % 10**8}")
     yield db
     db.client.drop_database(db.name)
     db.client.close()
@@ -429,12 +431,13 @@ def storage(home: Path, table: str) -> pl.DataFrame:
 _WRITER = """
 import sys
 import polars as pl
-from honey_duck.targets.mongo.target import MongoIOManager
+from honey_duck.targets.mongo.target import MongoIOManager, MongoConnection
 from honey_duck_tests.contract.reconciling import reconciled
 from honey_duck_tests.contract.runs import error_of, run
 
 url, database = sys.argv[1], sys.argv[2]
-io = MongoIOManager(url=url, database=database, batch_rows=5_000, retries=0)
+connection = MongoConnection(url=url)
+io = MongoIOManager(connection=connection, database=database, batch_rows=5_000, retries=0)
 frame = pl.LazyFrame({"id": pl.int_range(0, 2_000_000, eager=True)}).with_columns(v=pl.lit("x"))
 result = run(io, lambda: frame, metadata={"collection": "table"})
 sys.exit(error_of(result) if not result.success else 0)
@@ -471,7 +474,7 @@ def test_a_writer_killed_mid_load_leaves_the_previous_collection_whole(mongo: Db
 
 def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
     url = "mongodb://duck:s3cret-Pa55@127.0.0.1:1/?directConnection=true"
-    io = MongoIOManager(url=url, retries=0, timeout_ms=500)
+    io = MongoIOManager(connection=MongoConnection(url=url, timeout_ms=500), retries=0)
     result = run(io, lambda: pl.DataFrame({"id": [1]}))
     message = error_of(result)
     assert "cannot connect to MongoDB at 127.0.0.1:1" in message
@@ -482,7 +485,9 @@ def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
         == "mongodb://127.0.0.1:1/honey_duck.a.b"
     )
     with pytest.raises(ValueError, match="Port must be an integer") as caught:
-        MongoIOManager(url="mongodb://duck:s3cret-Pa55@127.0.0.1:99999/").target()
+        MongoIOManager(
+            connection=MongoConnection(url="mongodb://duck:s3cret-Pa55@127.0.0.1:99999/")
+        ).target()
     assert "s3cret-Pa55" not in str(caught.value) and caught.value.__cause__ is None
 
 
@@ -523,7 +528,9 @@ def test_a_server_restart_mid_run_is_retried_and_the_write_lands() -> None:
     from honey_duck_dev.services.mongo import Mongo, mongo_url
 
     port, data = free_port(), Path(tempfile.mkdtemp(prefix="honey_duck-mongo-"))
-    io = MongoIOManager(url=mongo_url("127.0.0.1", port), timeout_ms=1000)
+    io = MongoIOManager(
+        connection=MongoConnection(url=mongo_url("127.0.0.1", port), timeout_ms=1000)
+    )
     assert io.retries == 6  # the defaults, not a setting made for this test
     servers: list[Mongo] = []
 
@@ -585,18 +592,18 @@ def test_a_lazyframe_consumer_reads_in_batches_with_exact_types(mongo: Db) -> No
 
 
 def test_dev_materializes_the_mongo_group_twice(
-    mongo_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mongo_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from honey_duck import cli, environments
 
     database = f"honey_duck_dev_{time.time_ns() % 10**8}"  # never the dev server's own
     for name, value in {
         "HONEY_DUCK_ENV": "dev", "HONEY_DUCK_HOME": str(tmp_path),
-        "HONEY_DUCK_MONGO_URL": mongo_url, "HONEY_DUCK_MONGO_DATABASE": database,
+        "HONEY_DUCK_MONGO_URL": mongo_server, "HONEY_DUCK_MONGO_DATABASE": database,
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
     env = environments.current()
-    with pymongo.MongoClient(mongo_url) as client:
+    with pymongo.MongoClient(mongo_server) as client:
         try:
             for _ in range(2):
                 ok, landed = cli.materialize(env, ["mongo"])

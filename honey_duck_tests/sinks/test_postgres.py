@@ -57,7 +57,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
     schema = f"t_{request.node.name[:20].strip('[]_').lower()}_{time.time_ns() % 10**8}"
     schema = "".join(c if c.isalnum() else "_" for c in schema)
     if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("postgres_server")
 
         def query(sql: str) -> list[tuple]:
             with psycopg.connect(url, autocommit=True) as connection:
@@ -294,16 +294,16 @@ def test_rows_outside_the_partition_are_refused(target: Target) -> None:
     assert "2 rows fall outside partitions 2024-01-01" in error_of(result)
 
 
-def test_a_replace_killed_mid_load_leaves_the_old_table(postgres_url: str) -> None:
+def test_a_replace_killed_mid_load_leaves_the_old_table(postgres_server: str) -> None:
     """The server drops our connection during COPY: the old table stays readable and whole."""
     schema = f"kill_{time.time_ns() % 10**8}"
-    io = PostgresIOManager.from_url(postgres_url, default_schema=schema, retries=0)
+    io = PostgresIOManager.from_url(postgres_server, default_schema=schema, retries=0)
     assert run(io, lambda: pl.DataFrame({"id": [1, 2, 3]}), metadata={"schema": schema}).success
     big = pl.LazyFrame({"id": pl.int_range(0, 3_000_000, eager=True)})
     stop = threading.Event()
 
     def kill_the_copy() -> None:
-        with psycopg.connect(postgres_url, autocommit=True) as connection:
+        with psycopg.connect(postgres_server, autocommit=True) as connection:
             while not stop.is_set():
                 killed = connection.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -322,7 +322,7 @@ def test_a_replace_killed_mid_load_leaves_the_old_table(postgres_url: str) -> No
         killer.join()
     assert not result.success
     assert "terminat" in error_of(result).lower() or "connection" in error_of(result).lower()
-    with psycopg.connect(postgres_url) as connection:
+    with psycopg.connect(postgres_server) as connection:
         rows = connection.execute(f'SELECT id FROM "{schema}"."table" ORDER BY id').fetchall()
         leftovers = connection.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename LIKE '_hd_%%'",
@@ -332,14 +332,14 @@ def test_a_replace_killed_mid_load_leaves_the_old_table(postgres_url: str) -> No
     assert leftovers == (0,)
 
 
-def test_a_transient_failure_is_retried(postgres_url: str) -> None:
+def test_a_transient_failure_is_retried(postgres_server: str) -> None:
     schema = f"retry_{time.time_ns() % 10**8}"
-    io = PostgresIOManager.from_url(postgres_url, default_schema=schema, retries=2)
+    io = PostgresIOManager.from_url(postgres_server, default_schema=schema, retries=2)
     frame = pl.LazyFrame({"id": pl.int_range(0, 1_000_000, eager=True)})
     killed = threading.Event()
 
     def kill_once() -> None:
-        with psycopg.connect(postgres_url, autocommit=True) as connection:
+        with psycopg.connect(postgres_server, autocommit=True) as connection:
             for _ in range(2000):
                 if connection.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -355,7 +355,7 @@ def test_a_transient_failure_is_retried(postgres_url: str) -> None:
     killer.join()
     assert result.success, error_of(result)
     assert killed.is_set(), "the test never caught the COPY to kill it"
-    with psycopg.connect(postgres_url) as connection:
+    with psycopg.connect(postgres_server) as connection:
         count = connection.execute(f'SELECT count(*) FROM "{schema}"."table"').fetchone()
     assert count == (1_000_000,)
 
@@ -376,17 +376,17 @@ def _connect_error(connect: Callable[[], Any]) -> BaseException:
     raise AssertionError("the connection was expected to fail")
 
 
-def test_refused_connections_are_transient_and_refusals_of_us_are_not(postgres_url: str) -> None:
+def test_refused_connections_are_transient_and_refusals_of_us_are_not(postgres_server: str) -> None:
     import adbc_driver_postgresql.dbapi as adbc
 
     from honey_duck.seam.faults import connect_failed
 
     refused = _connect_error(lambda: adbc.connect("postgresql://postgres@127.0.0.1:1/postgres"))
     assert connect_failed("PostgreSQL", "127.0.0.1:1", refused).transient
-    base = postgres_url.rsplit("/", 1)[0]
+    base = postgres_server.rsplit("/", 1)[0]
     no_database = _connect_error(lambda: adbc.connect(f"{base}/no_such_database"))
     assert not connect_failed("PostgreSQL", "x", no_database).transient
-    no_role = _connect_error(lambda: psycopg.connect(postgres_url, user="no_such_role"))
+    no_role = _connect_error(lambda: psycopg.connect(postgres_server, user="no_such_role"))
     assert not connect_failed("Redshift", "x", no_role).transient
     refused_psycopg = _connect_error(lambda: psycopg.connect("host=127.0.0.1 port=1"))
     assert connect_failed("Redshift", "x", refused_psycopg).transient
@@ -419,14 +419,14 @@ def test_a_server_that_comes_up_during_the_retries_gets_the_write(tmp_path: Path
             server.stop()
 
 
-def test_psql_sees_what_we_wrote(postgres_url: str) -> None:
+def test_psql_sees_what_we_wrote(postgres_server: str) -> None:
     schema = f"psql_{time.time_ns() % 10**8}"
-    io = PostgresIOManager.from_url(postgres_url, default_schema=schema)
+    io = PostgresIOManager.from_url(postgres_server, default_schema=schema)
     assert run(io, lambda: typed_frame(), metadata={"schema": schema}).success
     out = subprocess.run(
         [
             "psql",
-            postgres_url,
+            postgres_server,
             "-At",
             "-c",
             f'SELECT id, amount, day, tags FROM "{schema}"."table" ORDER BY id',
@@ -640,10 +640,10 @@ def test_a_lazyframe_consumer_reads_in_batches_with_exact_types(target: Target) 
     assert seen["some"].schema == pl.Schema({"id": pl.Int64, "small": pl.Int16})
 
 
-def test_text_holding_nul_is_refused_before_writing_naming_the_column(postgres_url: str) -> None:
+def test_text_holding_nul_is_refused_before_writing_naming_the_column(postgres_server: str) -> None:
     """PostgreSQL text and jsonb cannot hold NUL: refused by the validation pass, not mid-COPY."""
     schema = f"nul_{time.time_ns() % 10**8}"
-    io = PostgresIOManager.from_url(postgres_url, default_schema=schema)
+    io = PostgresIOManager.from_url(postgres_server, default_schema=schema)
     data: dict[str, pl.DataFrame] = {}
     for column, values in {
         "name": ["ok", "a\x00b"],
@@ -653,7 +653,7 @@ def test_text_holding_nul_is_refused_before_writing_naming_the_column(postgres_u
         data["frame"] = pl.DataFrame({"id": [1, 2], column: values})
         message = error_of(run(io, lambda: data["frame"], metadata={"schema": schema}))
         assert f"column `{column}`" in message and "NUL" in message, message
-    with psycopg.connect(postgres_url) as connection:
+    with psycopg.connect(postgres_server) as connection:
         exists = connection.execute("SELECT to_regclass(%s)", [f'"{schema}"."table"']).fetchone()
     assert exists == (None,)  # nothing was written
 

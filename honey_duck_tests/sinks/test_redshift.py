@@ -140,23 +140,23 @@ def test_the_plans_say_what_redshift_needs() -> None:
 
 
 @pytest.fixture
-def redshift(postgres_url: str, s3) -> tuple[RedshiftIOManager, str, Any]:
-    bucket = s3.create_bucket("redshift")
+def redshift(postgres_server: str, s3_server) -> tuple[RedshiftIOManager, str, Any]:
+    bucket = s3_server.create_bucket("redshift")
     io = RedshiftIOManager(
         engine="postgres",
-        connection=PostgresConfig.from_url(postgres_url),
+        connection=PostgresConfig.from_url(postgres_server),
         s3_bucket=bucket,
         s3=S3Config(
-            endpoint_url=s3.endpoint_url,
-            region=s3.region,
-            access_key_id=s3.access_key,
-            secret_access_key=s3.secret_key,
+            endpoint_url=s3_server.endpoint_url,
+            region=s3_server.region,
+            access_key_id=s3_server.access_key,
+            secret_access_key=s3_server.secret_key,
         ),
         max_file_rows=1000,
         batch_rows=250,
         default_schema=f"rs_{time.time_ns() % 10**8}",
     )
-    return io, bucket, s3.client()
+    return io, bucket, s3_server.client()
 
 
 def test_staging_writes_bounded_parquet_files_and_cleans_them_up(redshift) -> None:
@@ -175,7 +175,9 @@ def test_staging_writes_bounded_parquet_files_and_cleans_them_up(redshift) -> No
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 
 
-def test_the_transactional_load_round_trips_through_postgres(redshift, postgres_url: str) -> None:
+def test_the_transactional_load_round_trips_through_postgres(
+    redshift, postgres_server: str
+) -> None:
     io, bucket, client = redshift
     schema = io.default_schema
     meta = {"partition_expr": "d", "schema": schema}
@@ -200,7 +202,7 @@ def test_the_transactional_load_round_trips_through_postgres(redshift, postgres_
         consume=lambda table: seen.update(table=table),
     )
     assert rerun.success, error_of(rerun)
-    with psycopg.connect(postgres_url) as connection:
+    with psycopg.connect(postgres_server) as connection:
         rows = connection.execute(
             f'SELECT extract(month FROM d)::int, label, count(*) FROM "{schema}"."table"'
             " GROUP BY 1, 2 ORDER BY 1"
@@ -217,7 +219,7 @@ def test_the_transactional_load_round_trips_through_postgres(redshift, postgres_
 
 
 def test_upserts_use_delete_using_and_a_failed_load_keeps_the_old_table(
-    redshift, postgres_url: str
+    redshift, postgres_server: str
 ) -> None:
     io, bucket, client = redshift
     schema = io.default_schema
@@ -229,13 +231,13 @@ def test_upserts_use_delete_using_and_a_failed_load_keeps_the_old_table(
     too_long = pl.DataFrame({"id": [4], "v": ["x" * 70_000]})  # over VARCHAR(65535) on load
     failed = run(io, lambda: too_long, metadata=upsert)
     assert "too long" in error_of(failed)
-    with psycopg.connect(postgres_url) as connection:
+    with psycopg.connect(postgres_server) as connection:
         rows = connection.execute(f'SELECT id, v FROM "{schema}"."table" ORDER BY id').fetchall()
     assert rows == [(1, "a"), (2, "B"), (3, "c")]
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 
 
-def test_a_bad_iam_role_is_refused_before_anything_is_staged(s3) -> None:
+def test_a_bad_iam_role_is_refused_before_anything_is_staged(s3_server) -> None:
     io = RedshiftIOManager(
         connection=PostgresConfig(user="u"), s3_bucket="b-1", iam_role="'; DROP TABLE x; --"
     )
@@ -243,7 +245,7 @@ def test_a_bad_iam_role_is_refused_before_anything_is_staged(s3) -> None:
         io.target().stage(pl.LazyFrame({"a": [1]}))
 
 
-def test_odd_identifiers_and_an_empty_frame_load(redshift, postgres_url: str) -> None:
+def test_odd_identifiers_and_an_empty_frame_load(redshift, postgres_server: str) -> None:
     """`%` reaches psycopg doubled and lands single; an empty frame stages nothing."""
     io, bucket, client = redshift
     schema, table = f"{io.default_schema} 100% Odd", 'Sales "%s" 50%'
@@ -254,13 +256,13 @@ def test_odd_identifiers_and_an_empty_frame_load(redshift, postgres_url: str) ->
     assert result.success, error_of(result)
     assert seen["t"].equals(frame)
     quoted = '"' + schema + '"."' + table.replace('"', '""') + '"'
-    with psycopg.connect(postgres_url) as connection:
+    with psycopg.connect(postgres_server) as connection:
         rows = connection.execute(f'SELECT "Rate %", id FROM {quoted} ORDER BY id').fetchall()
     assert rows == [(1.5, 1), (None, 2)]
 
     empty = run(io, lambda: frame.clear(), metadata=where)
     assert empty.success, error_of(empty)
-    with psycopg.connect(postgres_url) as connection:
+    with psycopg.connect(postgres_server) as connection:
         count = connection.execute(f"SELECT count(*) FROM {quoted}").fetchone()
         types = connection.execute(
             "SELECT data_type FROM information_schema.columns"
@@ -271,7 +273,7 @@ def test_odd_identifiers_and_an_empty_frame_load(redshift, postgres_url: str) ->
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 
 
-def test_an_upsert_that_lacks_a_column_keeps_its_stored_values(redshift, postgres_url) -> None:
+def test_an_upsert_that_lacks_a_column_keeps_its_stored_values(redshift, postgres_server) -> None:
     io, _, _ = redshift
     schema = io.default_schema
     upsert = {"schema": schema, "write_mode": "upsert", "upsert_keys": ["id"]}
@@ -281,7 +283,7 @@ def test_an_upsert_that_lacks_a_column_keeps_its_stored_values(redshift, postgre
     second = pl.DataFrame({"id": [2, 3], "v": ["B", "c"]})
     result = run(io, lambda: second, metadata=evolve)
     assert result.success, error_of(result)
-    with psycopg.connect(postgres_url) as connection:
+    with psycopg.connect(postgres_server) as connection:
         rows = connection.execute(
             f'SELECT id, v, note FROM "{schema}"."table" ORDER BY id'
         ).fetchall()
@@ -336,7 +338,7 @@ def test_reads_come_back_with_the_documented_types(redshift) -> None:
         assert seen["out"].equals(data)
 
 
-def test_a_replace_keeps_the_declared_primary_key(redshift, postgres_url: str) -> None:
+def test_a_replace_keeps_the_declared_primary_key(redshift, postgres_server: str) -> None:
     io, _, _ = redshift
     schema = io.default_schema
     upsert = {"schema": schema, "write_mode": "upsert", "upsert_keys": ["id"]}
@@ -346,7 +348,7 @@ def test_a_replace_keeps_the_declared_primary_key(redshift, postgres_url: str) -
             io, lambda: pl.DataFrame({"id": [2, 3], "v": ["B", "c"]}), metadata={"schema": schema}
         )
         assert result.success, error_of(result)
-        with psycopg.connect(postgres_url) as connection:
+        with psycopg.connect(postgres_server) as connection:
             keys = connection.execute(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
                 " WHERE conrelid = to_regclass(%s)",
@@ -385,7 +387,7 @@ def test_staged_files_of_a_killed_writer_are_swept_when_stale(redshift) -> None:
 
 
 def test_a_dev_url_with_an_escaped_at_sign_in_the_password_reaches_the_server(
-    s3, tmp_path, monkeypatch: pytest.MonkeyPatch
+    s3_server, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The redshift group of `dev` connects with `p%40ss` in its URL, to a server that checks."""
     from urllib.parse import quote
@@ -407,13 +409,13 @@ def test_a_dev_url_with_an_escaped_at_sign_in_the_password_reaches_the_server(
         base = f"127.0.0.1:{server.port}/postgres"
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
             psycopg.connect(f"postgresql://hd_at:wrong@{base}").close()
-        bucket = s3.create_bucket("redshift")
+        bucket = s3_server.create_bucket("redshift")
         settings = {
             sinks.postgres.URL.name: f"postgresql://hd_at:{quote(password, safe='')}@{base}",
             sinks._files.BUCKET.name: bucket,
-            **s3.env(),
+            **s3_server.env(),
         }
-        for name, value in s3.env().items():
+        for name, value in s3_server.env().items():
             monkeypatch.setenv(name, value)
         env = environments.environment("dev", home=tmp_path, variables=settings)
         io = redshift_sink.dev(env)
@@ -436,7 +438,7 @@ def test_the_local_stand_in_holds_the_pipeline_tables(local_run) -> None:
 )
 @given(frame=roundtrip.frames())
 def test_any_frame_of_the_claimed_types_round_trips(
-    redshift, postgres_url: str, frame: pl.DataFrame
+    redshift, postgres_server: str, frame: pl.DataFrame
 ) -> None:
     """Through staging and the load, our reader and psycopg read back what was written."""
     io, _, _ = redshift
@@ -468,7 +470,7 @@ def test_any_frame_of_the_claimed_types_round_trips(
     roundtrip.assert_columns_equal(expected, {c: back[c].to_list() for c in back.columns})
     roundtrip.assert_reconciles(io.target().landing, frame, back)
     names = ", ".join('"' + c.replace('"', '""') + '"' for c in frame.columns)
-    with psycopg.connect(postgres_url) as connection:
+    with psycopg.connect(postgres_server) as connection:
         # binary: PostgreSQL's text form of a real keeps only 7 digits, not the stored value
         rows = connection.execute(f"SELECT {names} FROM {quoted}", binary=True).fetchall()
     native = {c: [row[i] for row in rows] for i, c in enumerate(frame.columns)}

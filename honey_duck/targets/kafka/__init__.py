@@ -1,5 +1,5 @@
 """The Kafka target: one JSON message per row, one transaction per write, a schema topic."""
 
-from honey_duck.targets.kafka.target import KafkaIOManager
+from honey_duck.targets.kafka.target import KafkaConnection, KafkaIOManager
 
-__all__ = ["KafkaIOManager"]
+__all__ = ["KafkaConnection", "KafkaIOManager"]

@@ -1050,12 +1050,49 @@ class KafkaTarget(Target):
         yield session
 
 
-class KafkaIOManager(SinkIOManager):
-    """Writes polars frames to Kafka topics (one JSON message per row, one transaction per
-    write) and reads them back typed; what a topic keeps follows `cleanup_policy`."""
+class KafkaConnection(dg.Config):
+    """Where the brokers are and who to connect as; secrets via `dg.EnvVar`."""
 
     bootstrap_servers: str = Field(
         default="localhost:9092", description="Kafka `bootstrap.servers` (host:port,...)."
+    )
+    username: str | None = Field(default=None, description="SASL username; use dg.EnvVar.")
+    password: str | None = Field(default=None, description="SASL password; use dg.EnvVar.")
+    security_protocol: str | None = Field(
+        default=None, description="e.g. SASL_SSL (the default when a username is given)."
+    )
+    sasl_mechanism: str = Field(default="PLAIN", description="SASL mechanism.")
+    timeout_seconds: float = Field(
+        default=15.0, description="Seconds any one broker call may take."
+    )
+
+    def where(self) -> str:
+        """Where we connect, for messages (no credential)."""
+        return self.bootstrap_servers
+
+    def secrets(self) -> list[str | None]:
+        return [self.password]
+
+
+class KafkaIOManager(SinkIOManager):
+    """Writes polars frames to Kafka topics (one JSON message per row, one transaction per
+    write) and reads them back typed; what a topic keeps follows `cleanup_policy`.
+
+    Example::
+
+        kafka_io_manager = KafkaIOManager(
+            connection=KafkaConnection(
+                bootstrap_servers=dg.EnvVar("KAFKA_BOOTSTRAP"),
+                username=dg.EnvVar("KAFKA_USERNAME"),
+                password=dg.EnvVar("KAFKA_PASSWORD"),
+            ),
+        )
+
+    and on each asset, the message key: `metadata={"upsert_keys": ["sale_id"]}`.
+    """
+
+    connection: KafkaConnection = Field(
+        default_factory=KafkaConnection, description="The brokers, and who to connect as."
     )
     cleanup_policy: Literal["compact", "delete"] = Field(
         default="compact",
@@ -1075,17 +1112,8 @@ class KafkaIOManager(SinkIOManager):
     schema_topic: str = Field(
         default=SCHEMA_TOPIC, description="The compacted topic holding each topic's schema."
     )
-    username: str | None = Field(default=None, description="SASL username; use dg.EnvVar.")
-    password: str | None = Field(default=None, description="SASL password; use dg.EnvVar.")
-    security_protocol: str | None = Field(
-        default=None, description="e.g. SASL_SSL (the default when a username is given)."
-    )
-    sasl_mechanism: str = Field(default="PLAIN", description="SASL mechanism.")
     linger_ms: int = Field(default=20, description="Producer linger before a batch is sent.")
     batch_bytes: int = Field(default=1_000_000, description="Producer batch size in bytes.")
-    timeout_seconds: float = Field(
-        default=15.0, description="Seconds any one broker call may take."
-    )
 
     @classmethod
     def target_class(cls) -> type[Target]:
@@ -1096,19 +1124,19 @@ class KafkaIOManager(SinkIOManager):
 
     def settings(self) -> KafkaSettings:
         return KafkaSettings(
-            bootstrap=self.bootstrap_servers,
+            bootstrap=self.connection.bootstrap_servers,
             cleanup_policy=self.cleanup_policy,
             partitions=self.topic_partitions,
             replication=self.replication_factor,
             compression=self.compression,
             prefix=self.topic_prefix,
-            username=self.username,
-            password=self.password,
-            security_protocol=self.security_protocol,
-            sasl_mechanism=self.sasl_mechanism,
+            username=self.connection.username,
+            password=self.connection.password,
+            security_protocol=self.connection.security_protocol,
+            sasl_mechanism=self.connection.sasl_mechanism,
             linger_ms=self.linger_ms,
             batch_bytes=self.batch_bytes,
-            timeout=self.timeout_seconds,
+            timeout=self.connection.timeout_seconds,
             schema_topic=self.schema_topic,
         )
 

@@ -494,12 +494,17 @@ class MongoTarget(Target):
     capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(
-        self, url: str, database: str, batch_rows: int, transactions: bool | None, timeout_ms: int
+        self,
+        connection: MongoConnection,
+        database: str,
+        batch_rows: int,
+        transactions: bool | None,
     ) -> None:
         from pymongo import uri_parser
 
+        url = connection.url
         self.url, self.database, self.batch_rows = url, database, batch_rows
-        self.transactions, self.timeout_ms = transactions, timeout_ms
+        self.transactions, self.timeout_ms = transactions, connection.timeout_ms
         try:
             parsed = uri_parser.parse_uri(url, validate=False, warn=True)
         except Exception as exc:  # its message may quote the URL, password and all
@@ -937,25 +942,38 @@ def scan(target: MongoTarget, location: Collection, schema: pl.Schema, query: di
 # ---------------------------------------------------------------------------------------------
 
 
-class MongoIOManager(SinkIOManager):
-    """Writes polars frames to MongoDB collections: bulk BSON, staging + rename, transactions."""
+class MongoConnection(dg.Config):
+    """Where the server is and who to connect as: a MongoDB URL, credentials inside."""
 
     url: str = Field(
         default="mongodb://localhost:27017/",
-        description="A MongoDB URL (`mongodb://user:password@host:port/`); EnvVar.",
+        description="A MongoDB URL (`mongodb://user:password@host:port/`); use dg.EnvVar.",
+    )
+    timeout_ms: int = Field(default=5_000, description="Server selection and connect timeout.")
+
+
+class MongoIOManager(SinkIOManager):
+    """Writes polars frames to MongoDB collections: bulk BSON, staging + rename, transactions.
+
+    Example::
+
+        mongo_io_manager = MongoIOManager(
+            connection=MongoConnection(url=dg.EnvVar("MONGO_URL")), database="analytics"
+        )
+    """
+
+    connection: MongoConnection = Field(
+        default_factory=MongoConnection, description="The server, and who to connect as."
     )
     database: str = Field(default="honey_duck", description="The database of the collections.")
     transactions: bool | None = Field(
         default=None,
         description="Replace partitions in a transaction (None: when the server is a replica set).",
     )
-    timeout_ms: int = Field(default=5_000, description="Server selection and connect timeout.")
 
     @classmethod
     def target_class(cls) -> type[Target]:
         return MongoTarget
 
     def target(self) -> MongoTarget:
-        return MongoTarget(
-            self.url, self.database, self.batch_rows, self.transactions, self.timeout_ms
-        )
+        return MongoTarget(self.connection, self.database, self.batch_rows, self.transactions)

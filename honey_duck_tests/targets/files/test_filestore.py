@@ -147,19 +147,19 @@ def test_a_range_killed_mid_publish_on_local_disk_is_refused_on_read(tmp_path: P
     assert not list((tmp_path / "out" / "t" / "table").glob(".publishing.*"))
 
 
-def test_a_range_killed_mid_publish_on_s3_is_refused_on_read(s3) -> None:
-    bucket = s3.create_bucket("range")
+def test_a_range_killed_mid_publish_on_s3_is_refused_on_read(s3_server) -> None:
+    bucket = s3_server.create_bucket("range")
     base = f"s3://{bucket}/out"
-    io = _range_killed_mid_publish(base, "json", s3=s3)
-    _check_refused_then_repaired(io, base, "json", s3=s3)
-    keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
+    io = _range_killed_mid_publish(base, "json", s3=s3_server)
+    _check_refused_then_repaired(io, base, "json", s3=s3_server)
+    keys = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert not [k for k in keys if "/.publishing." in k]
 
 
-def test_leftovers_of_dead_writers_on_s3_are_reclaimed(s3, tmp_path: Path) -> None:
+def test_leftovers_of_dead_writers_on_s3_are_reclaimed(s3_server, tmp_path: Path) -> None:
     """An incomplete multipart upload and a local staging copy of a killed S3 write."""
-    bucket = s3.create_bucket("leftovers")
-    client = s3.client()
+    bucket = s3_server.create_bucket("leftovers")
+    client = s3_server.client()
     upload = client.create_multipart_upload(Bucket=bucket, Key="out/t/table.csv")
     client.upload_part(
         Bucket=bucket, Key="out/t/table.csv", UploadId=upload["UploadId"], PartNumber=1,
@@ -174,7 +174,7 @@ def test_leftovers_of_dead_writers_on_s3_are_reclaimed(s3, tmp_path: Path) -> No
     alive = filestore.SCRATCH / f"stage.{filestore.HOST}.{os.getpid()}.0000beef.tmp"
     alive.mkdir(exist_ok=True)
 
-    config = s3.config()
+    config = s3_server.config()
     io = FileIOManager(
         format="csv", base_path=f"s3://{bucket}/out", s3=config, stale_after_hours=0.0
     )
@@ -220,11 +220,11 @@ def test_a_session_serves_its_stored_schema_from_its_records(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "feather", "csv"])
-def test_s3_reads_stream_parquet_and_feather_and_copy_the_text_formats(s3, fmt: str) -> None:
+def test_s3_reads_stream_parquet_and_feather_and_copy_the_text_formats(s3_server, fmt: str) -> None:
     """Parquet and Feather are read on S3 in ranges by polars (no local copy); CSV and JSON
     are copied to disk first, because polars' remote readers would hold them in memory."""
-    bucket = s3.create_bucket("reads")
-    config = s3.config()
+    bucket = s3_server.create_bucket("reads")
+    config = s3_server.config()
     io = FileIOManager(format=fmt, base_path=f"s3://{bucket}/out", s3=config)
     data = frame(20_000, "r", 1).collect()
     assert run(io, lambda: data).success
