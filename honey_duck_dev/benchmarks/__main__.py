@@ -23,9 +23,14 @@ EXAMPLES = """\
 examples (`python3 tasks.py bench ARGS` runs this in the project's .venv; BENCHMARKS.md has
 the command behind each of its tables):
   python3 tasks.py bench                                  1M rows, every sink and approach
-  python3 tasks.py bench --sinks postgres --repeat 3      PostgreSQL: ours, the ADBC floor,
-                                                          psycopg COPY, psql \\copy, to_sql
+  python3 tasks.py bench --sinks postgres --repeat 3      PostgreSQL: ours, the batched ADBC
+                                                          floor, to_dicts + executemany,
+                                                          pandas to_sql, psycopg COPY, psql
   python3 tasks.py bench --sinks postgres --rows 10M      the same at 10M rows
+  python3 tasks.py bench --sinks kafka                    Kafka: ours, the bare producer (with
+                                                          and without ours' headers), and the
+                                                          naive loops: produce + poll(0) per
+                                                          row, and produce + flush per row
   python3 tasks.py bench --sinks monthly --repeat 3       24 monthly partitions in one
                                                           single-run range, against polars'
                                                           one-pass partitioned sink
@@ -75,9 +80,11 @@ def names(
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m honey_duck_dev.benchmarks",
-        description="Throughput and peak memory of every sink: our IO manager, the naive"
-        " per-row code people write, the official Dagster IO manager, and the target's own"
-        " bulk path, each in a fresh process, on the same generated sales.",
+        description="Throughput and peak memory of every sink: our IO manager (its whole Dagster"
+        " run, its own handle_output, and Dagster's fixed cost apart), the naive per-row code"
+        " people write, the official Dagster IO manager, and the target's own bulk path, each"
+        " in a fresh process (plain code in one without Dagster), on the same generated sales."
+        " What each sink measures is honey_duck_dev/benchmarks/approaches/<word>.py.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -98,8 +105,8 @@ def parser() -> argparse.ArgumentParser:
         "--approaches",
         type=names([*APPROACHES, "collect"]),
         help="ours (our IO manager), naive (per-row code), official (the official Dagster IO"
-        " manager), floor (the target's fastest raw path), or another raw path a sink adds"
-        f" beside its floor: {', '.join(a for a in APPROACHES if a not in KINDS)}; default: all"
+        " manager), floor (the target's fastest raw path), or another approach a sink adds"
+        f" beside them: {', '.join(a for a in APPROACHES if a not in KINDS)}; default: all"
         f" of them; with --memory: {','.join(runner.MEMORY_KINDS)}",
     )
     p.add_argument(
@@ -218,14 +225,14 @@ def measure(
     shared: runner.Workers | None,
     log: Callable[[str], None],
 ) -> report.Report:
-    """The inputs, the servers, the idle baseline, then every measurement `args` asks for."""
+    """The inputs, the servers, the idle children, then every measurement `args` asks for."""
     # Inputs and servers first: shared workers warm up meanwhile (the idle child waits for one).
     prepared = [inputs.prepare(work / "cache", n, log=log) for n in sizes]
     chosen = args.memory_sinks if args.memory else args.sinks or list(SINKS)
     if args.checks:
         chosen = list(dict.fromkeys(CHECKS[name].sink for name in args.check_sinks))
     with runner.servers(chosen, log):
-        log("measuring the idle baseline")
+        log("measuring the idle children (plain, and with Dagster)")
         idle = runner.idle(runs, args.timeout, args.jobs, shared)
         command = shlex.join(["python", "-m", "honey_duck_dev.benchmarks", *argv])
         result = report.Report(

@@ -13,6 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from tabulate import tabulate
+
 from honey_duck_dev.benchmarks.inputs import Input
 from honey_duck_dev.benchmarks.runner import CheckMeasurement, Idle, Measurement
 
@@ -28,6 +30,11 @@ PACKAGES = (
     "fastexcel",
     "psycopg",
     "adbc-driver-postgresql",
+    "pandas",
+    "sqlalchemy",
+    "confluent-kafka",
+    "pymongo",
+    "pymongoarrow",
 )
 NOTE_CAPPED = (
     "`*` measured on fewer rows than the run's row count: per-row approaches are capped, and their"
@@ -35,12 +42,22 @@ NOTE_CAPPED = (
     " smaller input, so the RSS ratio flatters them."
 )
 NOTE_UNITS = (
-    "MB/s is the input's in-memory Arrow size (polars `estimated_size`) divided by seconds, the"
-    " same basis for every approach; output MB is what landed on disk (sidecar schema files and"
+    "*seconds* is the whole approach: for a row through Dagster (ours, official) the whole"
+    " `dg.materialize` run. *write s* is that run's `handle_output` alone, from Dagster's event"
+    " log (STEP_OUTPUT to the next event, logged once `handle_output` returned); *empty run s* is"
+    " Dagster's fixed cost, the same asset with its LazyFrame unread through"
+    " `dg.InMemoryIOManager`, run in the same child right after. A plain row (floor, naive, other"
+    " raw paths) runs in a process that imports only what its code needs, never Dagster. MB/s is"
+    " the input's in-memory Arrow size (polars `estimated_size`) divided by seconds, the same"
+    " basis for every approach; output MB is what landed on disk (sidecar schema files and"
     " DuckDB's database file included). Peak RSS is the child's high-water mark (`VmHWM`, not"
-    " `ru_maxrss`, which Linux carries over from the parent); *over idle* subtracts the idle"
-    " child's. Ratios are ours ÷ this (DuckDB has no sink of ours yet: official ÷ this):"
-    " a speed ratio above 1 means ours is faster, an RSS ratio below 1 means ours is leaner."
+    " `ru_maxrss`, which Linux carries over from the parent); *at start* is its resident memory"
+    " (`VmRSS`) as the clock started, its imports (and for a Dagster row its empty warm-up run)"
+    " included; *rise* is peak minus start, what the approach itself held. In the ratio table,"
+    " ours (the official manager where honey_duck has no sink: DuckDB) is divided by each other"
+    " approach: a speed ratio above 1 means ours is faster, an RSS ratio below 1 that ours is"
+    " leaner. *ours' whole run ÷ it* compares ours' whole run with its whole code; *ours' write"
+    " ÷ it* ours' `handle_output` with its code (with an official manager's `handle_output`)."
 )
 
 
@@ -155,21 +172,36 @@ class Report:
 THROUGHPUT_HEADERS = [
     "sink",
     "approach",
-    "how",
+    "code",
     "rows",
     "seconds",
+    "write s",
+    "empty run s",
     "rows/s",
     "MB/s (input, in memory)",
     "peak RSS MB",
-    "over idle MB",
+    "at start MB",
+    "rise MB",
     "output MB",
-    "speed: ours ÷ this",
-    "peak RSS: ours ÷ this",
+]
+RATIO_HEADERS = [
+    "sink",
+    "ours",
+    "against",
+    "its code",
+    "speed: ours' whole run ÷ it",
+    "speed: ours' write ÷ it",
+    "peak RSS: ours ÷ it",
+    "rise: ours ÷ it",
 ]
 
 
 def _num(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _times(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}x"
 
 
 def _subject(group: Sequence[Measurement]) -> Measurement | None:
@@ -192,56 +224,88 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
 
 
+def _write_rate(m: Measurement) -> float | None:
+    """Rows per second of the write alone: a Dagster run's `handle_output`, else the code."""
+    seconds = m.write_seconds if m.dagster else m.seconds
+    return m.rows / seconds if m.ok and seconds else None
+
+
 def throughput_rows(report: Report) -> list[list[str]]:
-    """One table row per measurement, ratios against the sink's subject."""
+    """One table row per measurement, the sink's subject first."""
     rows = []
     for group in _by_sink(report.throughput).values():
         subject = _subject(group)
-        for m in sorted(group, key=lambda m: m is not subject):  # the subject first
-            is_subject = m is subject
-            speed = (
-                None if is_subject or subject is None else _ratio(subject.rows_per_s, m.rows_per_s)
-            )
-            rss = None
-            if not is_subject and subject is not None and subject.ok and m.ok:
-                rss = _ratio(subject.peak_rss_mb, m.peak_rss_mb)
-            over = m.peak_rss_mb - report.idle.peak_rss_mb if m.ok and m.peak_rss_mb else None
+        for m in sorted(group, key=lambda m: m is not subject):
+            ok = m.ok
             rows.append(
                 [
                     m.sink,
                     m.kind,
-                    m.label if m.ok else f"{m.label} — FAILED: {m.error}",
+                    m.label if ok else f"{m.label} — FAILED: {m.error}",
                     f"{m.rows:,}" + ("*" if m.capped else ""),
-                    _num(m.seconds, 2) if m.ok else "—",
+                    _num(m.seconds, 2) if ok else "—",
+                    _num(m.write_seconds, 2) if ok else "—",
+                    _num(m.empty_run_seconds, 2) if ok else "—",
                     _num(m.rows_per_s),
                     _num(m.mb_per_s, 1),
-                    _num(m.peak_rss_mb) if m.ok else "—",
-                    _num(over),
-                    _num(m.out_bytes / 1e6, 1) if m.ok and m.out_bytes is not None else "—",
-                    "—" if speed is None else f"{speed:.2f}x",
-                    "—" if rss is None else f"{rss:.2f}x",
+                    _num(m.peak_rss_mb) if ok else "—",
+                    _num(m.start_rss_mb) if ok else "—",
+                    _num(m.rise_mb),
+                    _num(m.out_bytes / 1e6, 1) if ok and m.out_bytes is not None else "—",
+                ]
+            )
+    return rows
+
+
+def ratio_rows(report: Report) -> list[list[str]]:
+    """Per sink, ours (or the official manager) against each other approach, by its code."""
+    rows = []
+    for group in _by_sink(report.throughput).values():
+        subject = _subject(group)
+        if subject is None or not subject.ok:
+            continue
+        for m in group:
+            if m is subject or not m.ok:
+                continue
+            rows.append(
+                [
+                    m.sink,
+                    subject.kind,
+                    m.kind + ("*" if m.capped else ""),
+                    m.label,
+                    _times(_ratio(subject.rows_per_s, m.rows_per_s)),
+                    _times(_ratio(_write_rate(subject), _write_rate(m))),
+                    _times(_ratio(subject.peak_rss_mb, m.peak_rss_mb)),
+                    _times(_ratio(subject.rise_mb, m.rise_mb)),
                 ]
             )
     return rows
 
 
 def summaries(report: Report) -> list[str]:
-    """One line per sink: the subject's speed and peak RSS against each baseline."""
+    """One line per sink: the subject's whole run, its write and Dagster's fixed cost, and its
+    speed against each baseline, named by kind (the ratio table names their code)."""
     lines = []
     for sink, group in _by_sink(report.throughput).items():
         subject = _subject(group)
         if subject is None or not subject.ok:
             continue
-        speed, rss = [], []
+        whole, write = [], []
         for m in group:
             if m is subject or not m.ok:
                 continue
             name = m.kind + ("*" if m.capped else "")
-            speed.append(f"{_ratio(subject.rows_per_s, m.rows_per_s):.2f}x {name}")
-            rss.append(f"{_ratio(subject.peak_rss_mb, m.peak_rss_mb):.2f}x {name}")
-        if speed:
+            whole.append(f"{_times(_ratio(subject.rows_per_s, m.rows_per_s))} {name}")
+            write.append(f"{_times(_ratio(_write_rate(subject), _write_rate(m)))} {name}")
+        parts = f"whole run {_num(subject.seconds, 2)} s"
+        if subject.write_seconds is not None:
+            parts += f", handle_output {_num(subject.write_seconds, 2)} s"
+        if subject.empty_run_seconds is not None:
+            parts += f", Dagster's empty run {_num(subject.empty_run_seconds, 2)} s"
+        if whole:
             lines.append(
-                f"{sink}: {subject.kind} is {', '.join(speed)} in rows/s; peak RSS {', '.join(rss)}"
+                f"{sink}: {subject.kind} ({parts}): whole run {', '.join(whole)};"
+                f" write alone {', '.join(write)} in rows/s"
             )
     return lines
 
@@ -249,9 +313,9 @@ def summaries(report: Report) -> list[str]:
 def memory_table(report: Report) -> tuple[list[str], list[list[str]]]:
     """Peak RSS per approach with one column pair per row count, side by side."""
     sizes = sorted({m.rows for m in report.memory})
-    headers = ["sink", "approach", "how"]
+    headers = ["sink", "approach", "code"]
     for n in sizes:
-        headers += [f"{n:,} rows: peak RSS MB (over idle)", f"{n:,} rows: seconds"]
+        headers += [f"{n:,} rows: peak RSS MB (rise)", f"{n:,} rows: seconds"]
     cells: dict[tuple[str, str], dict[int, Measurement]] = {}
     labels: dict[tuple[str, str], str] = {}
     for m in report.memory:
@@ -265,8 +329,7 @@ def memory_table(report: Report) -> tuple[list[str], list[list[str]]]:
             if m is None or not m.ok:
                 row += ["FAILED" if m else "—", "—"]
                 continue
-            over = m.peak_rss_mb - report.idle.peak_rss_mb  # type: ignore[operator]
-            row += [f"{m.peak_rss_mb:,.0f} (+{over:,.0f})", f"{m.seconds:,.2f}"]
+            row += [f"{m.peak_rss_mb:,.0f} (+{m.rise_mb:,.0f})", f"{m.seconds:,.2f}"]
         rows.append(row)
     return headers, rows
 
@@ -341,33 +404,31 @@ def check_summary(report: Report) -> list[str]:
     ]
 
 
-def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """An aligned plain-text table, numbers right-aligned."""
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
+def _aligns(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Right for a column of numbers (a dash counts as one), left for the rest."""
     numeric = [bool(rows) and all(_is_numeric(r[i]) for r in rows) for i in range(len(headers))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            str(c).rjust(w) if num else str(c).ljust(w)
-            for c, w, num in zip(cells, widths, numeric, strict=True)
-        ).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+    return ["right" if n else "left" for n in numeric]
 
 
 def _is_numeric(cell: str) -> bool:
     return bool(cell) and (cell[0].isdigit() or cell == "—")
 
 
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An aligned plain-text table, numbers right-aligned."""
+    aligns = _aligns(headers, rows)
+    return tabulate(rows, headers, tablefmt="simple", colalign=aligns, disable_numparse=True)
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A Markdown table, numeric columns right-aligned."""
+    """A Markdown (pipe) table, numeric columns right-aligned."""
 
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+    def escaped(cells: Sequence[str]) -> list[str]:
+        return [str(c).replace("|", "\\|") for c in cells]
 
-    numeric = [bool(rows) and all(_is_numeric(r[i]) for r in rows) for i in range(len(headers))]
-    rule = "|" + "|".join("---:" if n else "---" for n in numeric) + "|"
-    return "\n".join([line(headers), rule, *map(line, rows)])
+    aligns = _aligns(headers, rows)
+    body = [escaped(r) for r in rows]
+    return tabulate(body, escaped(headers), tablefmt="pipe", colalign=aligns, disable_numparse=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,9 +461,13 @@ def describe_run(report: Report) -> list[str]:
         + (f"; each measurement the fastest of {repeats} runs" if repeats > 1 else ""),
         "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
         f"- Input: enriched sales (15 columns) read from Parquet: {inputs}",
-        f"- Idle child (every module imported, one empty Dagster run): {idle.peak_rss_mb:,.0f} MB"
-        f" peak RSS; without the Dagster stack {idle.plain_peak_rss_mb:,.0f} MB, so Dagster and"
-        f" the IO managers' imports weigh {idle.peak_rss_mb - idle.plain_peak_rss_mb:,.0f} MB",
+        f"- Idle children: plain (python + polars imported, every child's start)"
+        f" {idle.plain_rss_mb:,.0f} MB resident, {idle.plain_peak_rss_mb:,.0f} MB peak; Dagster"
+        f" (dagster and honey_duck.seam imported too, then one empty Dagster run: every Dagster"
+        f" row's start) {idle.dagster_rss_mb:,.0f} MB resident, {idle.dagster_peak_rss_mb:,.0f} MB"
+        f" peak: Dagster and honey_duck's seam add {idle.dagster_weight_mb:,.0f} MB to every row"
+        " through Dagster, before its IO manager does anything",
+        *_fixed_cost(report),
         *(
             [
                 "- Measured in shared worker processes (`--shared-workers`): a smoke test, peak RSS"
@@ -414,11 +479,24 @@ def describe_run(report: Report) -> list[str]:
     ]
 
 
+def _fixed_cost(report: Report) -> list[str]:
+    """Dagster's fixed cost as the rows through Dagster measured it, each in its own child."""
+    empty = [m.empty_run_seconds for m in report.throughput if m.ok and m.empty_run_seconds]
+    if not empty:
+        return []
+    spread = f"{min(empty):.2f} to {max(empty):.2f} s" if len(empty) > 1 else f"{empty[0]:.2f} s"
+    return [
+        f"- Dagster's fixed cost: an empty run of the same asset (its LazyFrame unread) through"
+        f" `dg.InMemoryIOManager`, in each Dagster row's child after its measured run: {spread}"
+    ]
+
+
 def to_text(report: Report) -> str:
     """What the runner prints at the end."""
     parts = ["", *describe_run(report), ""]
     if report.throughput:
         parts += [text_table(THROUGHPUT_HEADERS, throughput_rows(report)), ""]
+        parts += [text_table(RATIO_HEADERS, ratio_rows(report)), ""]
         parts += [*summaries(report), ""]
         if any(m.capped for m in report.throughput):
             parts += [NOTE_CAPPED, ""]
@@ -434,6 +512,8 @@ def to_markdown(report: Report) -> str:
     parts = ["# honey_duck sink benchmarks", "", *describe_run(report), ""]
     if report.throughput:
         parts += ["## Throughput", "", markdown_table(THROUGHPUT_HEADERS, throughput_rows(report))]
+        parts += ["", "### Ours against each baseline", ""]
+        parts += [markdown_table(RATIO_HEADERS, ratio_rows(report))]
         parts += ["", *[f"- {line}" for line in summaries(report)], "", NOTE_UNITS, ""]
         if any(m.capped for m in report.throughput):
             parts += [NOTE_CAPPED, ""]

@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from honey_duck_dev.benchmarks import inputs
 from honey_duck_dev.benchmarks.approaches import CHECKS, SINKS, Approach, Checked, Sink
+from honey_duck_dev.benchmarks.approaches._base import address_var
 
 Log = Callable[[str], None]
 MEMORY_KINDS = ("ours", "floor", "collect")  # `--memory`: streamed through ours, and baselines
@@ -33,12 +34,19 @@ class Measurement:
     rows: int
     capped: bool  # measured on fewer rows than the run's row count
     input_arrow_mb: float
-    seconds: float | None = None
+    dagster: bool = False  # landed through a `dg.materialize` run (ours, official)
+    seconds: float | None = None  # the whole approach: for a Dagster one, the whole run
+    write_seconds: float | None = None  # a Dagster run's `handle_output`, from its event log
+    stopwatch_seconds: float | None = None  # our manager's own `honey_duck/write_seconds`
+    empty_run_seconds: float | None = None  # Dagster's fixed cost, measured in the same child
     peak_rss_mb: float | None = None
+    start_rss_mb: float | None = None  # resident as the clock started: imports, warm-up
     rows_read_back: int | None = None
     out_bytes: int | None = None
     import_seconds: float | None = None
     warmup_seconds: float | None = None
+    dagster_loaded: bool | None = None  # was Dagster in the child when the approach finished
+    imported_while_timed: list[str] | None = None  # packages first imported on the clock
     error: str | None = None
     load_before: float | None = None  # 1-minute load average as the child started
     runs: int = 1  # with --repeat: the fastest of this many runs is kept
@@ -55,18 +63,35 @@ class Measurement:
     def mb_per_s(self) -> float | None:
         return self.input_arrow_mb / self.seconds if self.ok and self.seconds else None
 
+    @property
+    def rise_mb(self) -> float | None:
+        """How far resident memory rose above its start: what the approach itself held."""
+        if not self.ok or self.peak_rss_mb is None or self.start_rss_mb is None:
+            return None
+        return max(self.peak_rss_mb - self.start_rss_mb, 0.0)
+
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "rows_per_s": self.rows_per_s, "mb_per_s": self.mb_per_s}
+        figures = {"rows_per_s": self.rows_per_s, "mb_per_s": self.mb_per_s}
+        return {**asdict(self), **figures, "rise_mb": self.rise_mb}
 
 
 @dataclass
 class Idle:
-    """Peak RSS of a child that imported everything and did nothing (the shared baseline)."""
+    """What the two idle children held, each imported and doing nothing else: a plain one
+    (polars: every child's start) and a Dagster one (Dagster and honey_duck's seam imported,
+    one empty Dagster run: every `ours` child's start)."""
 
-    peak_rss_mb: float
-    plain_peak_rss_mb: float  # the same without the Dagster stack: the framework's footprint
-    import_seconds: float
-    warmup_seconds: float
+    plain_rss_mb: float
+    plain_peak_rss_mb: float
+    dagster_rss_mb: float
+    dagster_peak_rss_mb: float
+    import_seconds: float  # the Dagster child's imports
+    warmup_seconds: float  # ... and its one empty run
+
+    @property
+    def dagster_weight_mb(self) -> float:
+        """What Dagster and honey_duck's seam add to a process, an empty run included."""
+        return self.dagster_peak_rss_mb - self.plain_peak_rss_mb
 
 
 class Workers:
@@ -158,24 +183,34 @@ def _quiet(line: str) -> None:
 def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
     """Start, for the whole run, each server the chosen sinks need and nobody pointed us at.
 
-    The measuring children inherit the server's address through the environment. A server of
-    ours is a private, throwaway one (PostgreSQL without fsync): every approach writes to the
-    same server, so the ratios compare like with like.
+    The measuring children inherit the server's address through the environment: the
+    service's own variables, and `address_var(name)` with the address its clients take (a plain
+    child cannot ask honey_duck's sinks for the variable's name: they import Dagster). Then
+    each chosen sink's `environment` is computed here, in the parent. A server of ours is a
+    private, throwaway one (PostgreSQL without fsync): every approach writes to the same
+    server, so the ratios compare like with like.
     """
     from honey_duck_dev.services.lifecycle import HOST
     from honey_duck_dev.services.registry import service
 
-    needed = sorted({sink.server for _, sink in available(sinks, _quiet) if sink.server})
+    chosen = list(available(sinks, _quiet))
+    needed = sorted({sink.server for _, sink in chosen if sink.server})
     saved = dict(os.environ)
     with ExitStack() as stack:
         for name in needed:
             cls = service(name)
-            if os.environ.get(cls.url_var):
+            given = cls.given(os.environ)
+            if given is not None:
                 log(f"{name}: using the server at ${cls.url_var}")
-                continue
-            started = stack.enter_context(cls.start())
-            os.environ.update(started.env())
-            log(f"{name}: started pid {started.pid} on {HOST}:{started.port}")
+            else:
+                started = stack.enter_context(cls.start())
+                given = started.env()
+                os.environ.update(given)
+                log(f"{name}: started pid {started.pid} on {HOST}:{started.port}")
+            os.environ[address_var(name)] = str(cls.handle(given))
+        for _, sink in chosen:
+            if sink.environment is not None:
+                os.environ.update(sink.environment())
         try:
             yield
         finally:
@@ -196,34 +231,35 @@ def server_versions(sinks: Iterable[str], log: Log) -> dict[str, str]:
 
 
 def idle(work: Path, timeout: float, jobs: int = 1, shared: Workers | None = None) -> Idle:
-    """Measure the idle baselines: everything imported plus one empty Dagster run, and plain."""
+    """Measure the idle children: plain (polars imported) and Dagster (Dagster and honey_duck's
+    seam imported, one empty Dagster run), each in a fresh process."""
 
-    def one(plain: bool) -> dict[str, Any]:
-        scratch = Path(tempfile.mkdtemp(prefix="idle-", dir=work))
-        args = ["--idle", *(["--plain"] if plain else [])]
+    def one(kind: str) -> dict[str, Any]:
+        scratch = Path(tempfile.mkdtemp(prefix=f"idle-{kind}-", dir=work))
         try:
-            # a shared worker has Dagster imported: the plain baseline needs a fresh child
-            return _child(args, scratch, timeout, None if plain else shared)
+            # a shared worker has everything imported: the plain child needs a fresh process
+            return _child(["--idle", kind], scratch, timeout, None if kind == "plain" else shared)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
     with ThreadPoolExecutor(max_workers=min(jobs, 2)) as pool:
-        found = list(pool.map(one, (False, True)))
-    full, plain_run = found
-    for run in found:
+        plain, dagster = pool.map(one, ("plain", "dagster"))
+    for run in (plain, dagster):
         if "error" in run:
             raise RuntimeError(f"the idle child failed: {run['error']}")
     return Idle(
-        full["peak_rss_mb"],
-        plain_run["peak_rss_mb"],
-        full["import_seconds"],
-        full["warmup_seconds"],
+        plain["rss_mb"],
+        plain["peak_rss_mb"],
+        dagster["rss_mb"],
+        dagster["peak_rss_mb"],
+        dagster["import_seconds"],
+        dagster["warmup_seconds"],
     )
 
 
-def effective_cap(kind: str, approach: Approach, naive_cap: int) -> int | None:
+def effective_cap(approach: Approach, naive_cap: int) -> int | None:
     """The most rows this approach is measured on (None: all of them)."""
-    caps = [c for c in (approach.cap, naive_cap if kind == "naive" else None) if c]
+    caps = [c for c in (approach.cap, naive_cap if approach.per_row else None) if c]
     return min(caps) if caps else None
 
 
@@ -256,7 +292,7 @@ def plan(
         for kind, approach in sink.approaches.items():
             if kind not in kinds:
                 continue
-            cap = effective_cap(kind, approach, naive_cap)
+            cap = effective_cap(approach, naive_cap)
             fed = inputs.head(source, cap) if cap else source
             tasks.append(Task(name, kind, approach, fed, source.rows))
     return tasks
@@ -296,11 +332,16 @@ def run_task(
         task.source.rows,
         task.source.rows < task.full_rows,
         task.source.arrow_mb,
+        task.approach.dagster,
         **{k: v for k, v in found.items() if k in Measurement.__dataclass_fields__},
         load_before=load,
     )
     if measured.error is None and measured.rows_read_back != measured.rows:
         measured.error = f"read back {measured.rows_read_back} rows, expected {measured.rows}"
+    plain_but_dagster = task.approach.dagster is False and measured.dagster_loaded
+    if measured.error is None and shared is None and plain_but_dagster:
+        # a plain approach that pulled Dagster in carries its weight: that floor is no floor
+        measured.error = f"{task.sink} {task.kind} is plain code but its process imported Dagster"
     return _settle(measured, scratch, keep)
 
 
