@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from honey_duck_dev.benchmarks import inputs, report, runner
+from honey_duck_dev.benchmarks import checks, children, inputs, report, runner
 from honey_duck_dev.benchmarks.approaches import APPROACHES, CHECKS, KINDS, SINK_GROUPS, SINKS
 from honey_duck_dev.services.lifecycle import raise_interrupt
 
@@ -178,7 +178,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None, workers: runner.Workers | None = None) -> int:
+def main(argv: Sequence[str] | None = None, workers: children.Workers | None = None) -> int:
     """Run the benchmarks, print the table, write the results; 1 if any approach failed.
 
     `workers`: shared workers to use with `--shared-workers` instead of starting new ones.
@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None, workers: runner.Workers | None = Non
     def log(line: str) -> None:
         print(line, flush=True)
 
-    with runner.workers(args.jobs, args.shared_workers, workers) as shared:
+    with children.workers(args.jobs, args.shared_workers, workers) as shared:
         result = measure(args, argv, work, runs, sizes, shared, log)
     result.total_seconds = time.perf_counter() - started
     default = "memory.md" if args.memory else "checks.md" if args.checks else "results.md"
@@ -222,7 +222,7 @@ def measure(
     work: Path,
     runs: Path,
     sizes: Sequence[int],
-    shared: runner.Workers | None,
+    shared: children.Workers | None,
     log: Callable[[str], None],
 ) -> report.Report:
     """The inputs, the servers, the idle children, then every measurement `args` asks for."""
@@ -243,9 +243,9 @@ def measure(
         options.update(repeat=args.repeat, shared=shared)
         if args.checks:
             (source,) = prepared
-            tasks = runner.plan_checks(source, args.check_sinks, log)
+            tasks = checks.plan_checks(source, args.check_sinks, log)
             log(f"checks: {source.rows:,} rows, {len(tasks)} targets, a write and a check each")
-            result.checks = runner.run_checks(tasks, runs, **options)
+            result.checks = checks.run_checks(tasks, runs, **options)
         elif args.memory:
             for source in prepared:
                 log(f"memory: {source.rows:,} rows")

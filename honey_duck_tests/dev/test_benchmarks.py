@@ -18,8 +18,10 @@ from honey_duck_dev.benchmarks import approaches, inputs
 from honey_duck_dev.benchmarks.__main__ import main, parser, row_count
 from honey_duck_dev.benchmarks.approaches import CHECKS, SINKS, Approach
 from honey_duck_dev.benchmarks.approaches.csv import naive as naive_csv
-from honey_duck_dev.benchmarks.report import CHECK_HEADERS, RATIO_HEADERS, THROUGHPUT_HEADERS
-from honey_duck_dev.benchmarks.runner import Workers, effective_cap
+from honey_duck_dev.benchmarks.checks import CHECK_HEADERS
+from honey_duck_dev.benchmarks.children import Workers
+from honey_duck_dev.benchmarks.runner import effective_cap
+from honey_duck_dev.benchmarks.tables import RATIO_HEADERS, THROUGHPUT_HEADERS
 from honey_duck_tests.servers import unavailable
 
 ROWS, NAIVE_CAP = 1_000, 300
