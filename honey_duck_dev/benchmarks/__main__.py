@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from honey_duck_dev.benchmarks import checks, children, inputs, report, runner
+from honey_duck_dev.benchmarks import checks, children, inputs, report, runner, tables
 from honey_duck_dev.benchmarks.approaches import APPROACHES, CHECKS, KINDS, SINK_GROUPS, SINKS
 from honey_duck_dev.services.lifecycle import raise_interrupt
 
@@ -175,6 +175,12 @@ def parser() -> argparse.ArgumentParser:
         " mean nothing)",
     )
     p.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")
+    p.add_argument(
+        "--list",
+        action="store_true",
+        help="print every approach of every sink (its process, its code, the rows it is"
+        " measured on) as a Markdown table, and measure nothing",
+    )
     return p
 
 
@@ -185,6 +191,9 @@ def main(argv: Sequence[str] | None = None, workers: children.Workers | None = N
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    if args.list:
+        print(tables.catalogue(args.naive_cap))
+        return 0
     if threading.current_thread() is threading.main_thread():
         # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C: the servers started are stopped.
         signal.signal(signal.SIGTERM, raise_interrupt)

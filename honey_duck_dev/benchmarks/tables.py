@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
+from honey_duck_dev.benchmarks.approaches import SINKS, Approach
 from honey_duck_dev.benchmarks.runner import Measurement
 
 NOTE_CAPPED = (
@@ -224,3 +225,30 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     aligns = _aligns(headers, rows)
     body = [escaped(r) for r in rows]
     return tabulate(body, escaped(headers), tablefmt="pipe", colalign=aligns, disable_numparse=True)
+
+
+CATALOGUE_HEADERS = ["sink", "approach", "runs in", "code", "rows measured"]
+
+
+def _process(approach: Approach) -> str:
+    """What the approach's process imports before its clock starts."""
+    if approach.dagster:
+        return "Dagster: " + ", ".join(approach.child_imports)
+    return "plain: " + ", ".join(approach.child_imports)
+
+
+def _rows(approach: Approach, naive_cap: int) -> str:
+    caps = [c for c in (approach.cap, naive_cap if approach.per_row else None) if c]
+    return f"at most {min(caps):,}" if caps else "all"
+
+
+def catalogue(naive_cap: int) -> str:
+    """Every approach of every sink, the code it runs and its process: `--list`'s table."""
+    rows = []
+    for name, sink in SINKS.items():
+        named = [*sink.approaches.items(), *([("collect", sink.collect)] if sink.collect else [])]
+        for kind, approach in named:
+            rows.append(
+                [name, kind, _process(approach), approach.label, _rows(approach, naive_cap)]
+            )
+    return markdown_table(CATALOGUE_HEADERS, rows)

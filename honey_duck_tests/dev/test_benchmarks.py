@@ -15,16 +15,18 @@ import pytest
 
 from honey_duck import sinks as honey_duck_sinks
 from honey_duck_dev.benchmarks import approaches, inputs
+from honey_duck_dev.benchmarks.__main__ import NAIVE_CAP as DEFAULT_NAIVE_CAP
 from honey_duck_dev.benchmarks.__main__ import main, parser, row_count
 from honey_duck_dev.benchmarks.approaches import CHECKS, SINKS, Approach
 from honey_duck_dev.benchmarks.approaches.csv import naive as naive_csv
 from honey_duck_dev.benchmarks.checks import CHECK_HEADERS
 from honey_duck_dev.benchmarks.children import Workers
 from honey_duck_dev.benchmarks.runner import effective_cap
-from honey_duck_dev.benchmarks.tables import RATIO_HEADERS, THROUGHPUT_HEADERS
+from honey_duck_dev.benchmarks.tables import RATIO_HEADERS, THROUGHPUT_HEADERS, catalogue
 from honey_duck_tests.servers import unavailable
 
 ROWS, NAIVE_CAP = 1_000, 300
+BENCHMARKS_MD = Path(__file__).resolve().parents[2] / "BENCHMARKS.md"
 SMOKE = ["--jobs", "2", "--shared-workers"]
 
 
@@ -211,3 +213,15 @@ def test_checks_mode_reports_check_over_write_per_target(
     ratio = table[0].index("check ÷ write")
     assert all(float(r[ratio]) > 0 for r in table[1:])
     assert "check ÷ write: " in out.read_text()
+
+
+def test_benchmarks_md_lists_every_approach_with_the_code_it_runs() -> None:
+    listed = catalogue(DEFAULT_NAIVE_CAP)
+    assert listed.count("\n") == 1 + sum(
+        len(sink.approaches) + (sink.collect is not None) for sink in SINKS.values()
+    )
+    assert listed in BENCHMARKS_MD.read_text(), (
+        "BENCHMARKS.md's table of approaches differs from the code: paste the output of"
+        " `python3 tasks.py bench --list` into it"
+    )
+    assert main(["--list"]) == 0
