@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from honey_duck_dev.benchmarks import inputs, report, runner
+from honey_duck_dev.benchmarks import checks, children, inputs, report, runner, tables
 from honey_duck_dev.benchmarks.approaches import APPROACHES, CHECKS, KINDS, SINK_GROUPS, SINKS
 from honey_duck_dev.services.lifecycle import raise_interrupt
 
@@ -23,9 +23,14 @@ EXAMPLES = """\
 examples (`python3 tasks.py bench ARGS` runs this in the project's .venv; BENCHMARKS.md has
 the command behind each of its tables):
   python3 tasks.py bench                                  1M rows, every sink and approach
-  python3 tasks.py bench --sinks postgres --repeat 3      PostgreSQL: ours, the ADBC floor,
-                                                          psycopg COPY, psql \\copy, to_sql
+  python3 tasks.py bench --sinks postgres --repeat 3      PostgreSQL: ours, the batched ADBC
+                                                          floor, to_dicts + executemany,
+                                                          pandas to_sql, psycopg COPY, psql
   python3 tasks.py bench --sinks postgres --rows 10M      the same at 10M rows
+  python3 tasks.py bench --sinks kafka                    Kafka: ours, the bare producer (with
+                                                          and without ours' headers), and the
+                                                          naive loops: produce + poll(0) per
+                                                          row, and produce + flush per row
   python3 tasks.py bench --sinks monthly --repeat 3       24 monthly partitions in one
                                                           single-run range, against polars'
                                                           one-pass partitioned sink
@@ -75,9 +80,11 @@ def names(
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m honey_duck_dev.benchmarks",
-        description="Throughput and peak memory of every sink: our IO manager, the naive"
-        " per-row code people write, the official Dagster IO manager, and the target's own"
-        " bulk path, each in a fresh process, on the same generated sales.",
+        description="Throughput and peak memory of every sink: our IO manager (its whole Dagster"
+        " run, its own handle_output, and Dagster's fixed cost apart), the naive per-row code"
+        " people write, the official Dagster IO manager, and the target's own bulk path, each"
+        " in a fresh process (plain code in one without Dagster), on the same generated sales."
+        " What each sink measures is honey_duck_dev/benchmarks/approaches/<word>.py.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -98,8 +105,8 @@ def parser() -> argparse.ArgumentParser:
         "--approaches",
         type=names([*APPROACHES, "collect"]),
         help="ours (our IO manager), naive (per-row code), official (the official Dagster IO"
-        " manager), floor (the target's fastest raw path), or another raw path a sink adds"
-        f" beside its floor: {', '.join(a for a in APPROACHES if a not in KINDS)}; default: all"
+        " manager), floor (the target's fastest raw path), or another approach a sink adds"
+        f" beside them: {', '.join(a for a in APPROACHES if a not in KINDS)}; default: all"
         f" of them; with --memory: {','.join(runner.MEMORY_KINDS)}",
     )
     p.add_argument(
@@ -168,16 +175,25 @@ def parser() -> argparse.ArgumentParser:
         " mean nothing)",
     )
     p.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")
+    p.add_argument(
+        "--list",
+        action="store_true",
+        help="print every approach of every sink (its process, its code, the rows it is"
+        " measured on) as a Markdown table, and measure nothing",
+    )
     return p
 
 
-def main(argv: Sequence[str] | None = None, workers: runner.Workers | None = None) -> int:
+def main(argv: Sequence[str] | None = None, workers: children.Workers | None = None) -> int:
     """Run the benchmarks, print the table, write the results; 1 if any approach failed.
 
     `workers`: shared workers to use with `--shared-workers` instead of starting new ones.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    if args.list:
+        print(tables.catalogue(args.naive_cap))
+        return 0
     if threading.current_thread() is threading.main_thread():
         # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C: the servers started are stopped.
         signal.signal(signal.SIGTERM, raise_interrupt)
@@ -194,7 +210,7 @@ def main(argv: Sequence[str] | None = None, workers: runner.Workers | None = Non
     def log(line: str) -> None:
         print(line, flush=True)
 
-    with runner.workers(args.jobs, args.shared_workers, workers) as shared:
+    with children.workers(args.jobs, args.shared_workers, workers) as shared:
         result = measure(args, argv, work, runs, sizes, shared, log)
     result.total_seconds = time.perf_counter() - started
     default = "memory.md" if args.memory else "checks.md" if args.checks else "results.md"
@@ -215,17 +231,17 @@ def measure(
     work: Path,
     runs: Path,
     sizes: Sequence[int],
-    shared: runner.Workers | None,
+    shared: children.Workers | None,
     log: Callable[[str], None],
 ) -> report.Report:
-    """The inputs, the servers, the idle baseline, then every measurement `args` asks for."""
+    """The inputs, the servers, the idle children, then every measurement `args` asks for."""
     # Inputs and servers first: shared workers warm up meanwhile (the idle child waits for one).
     prepared = [inputs.prepare(work / "cache", n, log=log) for n in sizes]
     chosen = args.memory_sinks if args.memory else args.sinks or list(SINKS)
     if args.checks:
         chosen = list(dict.fromkeys(CHECKS[name].sink for name in args.check_sinks))
     with runner.servers(chosen, log):
-        log("measuring the idle baseline")
+        log("measuring the idle children (plain, and with Dagster)")
         idle = runner.idle(runs, args.timeout, args.jobs, shared)
         command = shlex.join(["python", "-m", "honey_duck_dev.benchmarks", *argv])
         result = report.Report(
@@ -236,9 +252,9 @@ def measure(
         options.update(repeat=args.repeat, shared=shared)
         if args.checks:
             (source,) = prepared
-            tasks = runner.plan_checks(source, args.check_sinks, log)
+            tasks = checks.plan_checks(source, args.check_sinks, log)
             log(f"checks: {source.rows:,} rows, {len(tasks)} targets, a write and a check each")
-            result.checks = runner.run_checks(tasks, runs, **options)
+            result.checks = checks.run_checks(tasks, runs, **options)
         elif args.memory:
             for source in prepared:
                 log(f"memory: {source.rows:,} rows")

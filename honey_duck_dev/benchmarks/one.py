@@ -2,13 +2,18 @@
 
 Usage (the runner calls it; run by hand to debug one approach):
     python -m honey_duck_dev.benchmarks.one --sink csv --approach ours SOURCE OUT RESULT
-    python -m honey_duck_dev.benchmarks.one --idle [--plain] RESULT
+    python -m honey_duck_dev.benchmarks.one --idle plain|dagster RESULT
     python -m honey_duck_dev.benchmarks.one --check csv --phase write SOURCE OUT RESULT
     python -m honey_duck_dev.benchmarks.one --check csv --phase check SOURCE OUT RESULT
 
 `--check` (the runner's `--checks` mode) measures a write and the reconciliation check of what
 it wrote in two fresh processes, one per phase: the write leaves what it wrote for the check,
 and the check removes it (a server's table, topic or database) when it is done.
+
+A child that measures plain code (a floor, a naive loop, a bare client) imports polars and the
+modules its approach names, never Dagster, and says so (`dagster_loaded`); a child that runs
+Dagster imports Dagster and honey_duck's seam too and runs one empty Dagster run before its
+clock starts. The two idle children (`--idle plain`, `--idle dagster`) show each start.
 
 With `--shared-workers` the runner instead keeps a few long-lived worker processes that import
 and warm up once (`warm_worker`) and take one measurement after another (`in_worker`).
@@ -82,56 +87,82 @@ class Sampler:
         }
 
 
-def _warm_up() -> None:
-    """Run one empty Dagster run, so Dagster's first-run lazy imports are not timed as writing."""
-    import dagster as dg
-
-    @dg.asset
-    def warm_up() -> None:
-        return None
-
-    dg.materialize([warm_up], raise_on_error=True)
-
-
 def _bytes_under(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now (`VmRSS`), in MB."""
+    return _status_kib("VmRSS") * 1024 / 1e6
+
+
+def _new_packages(loaded: set[str]) -> list[str]:
+    """Packages outside the standard library first imported since `loaded`: imports an
+    approach should declare, so that they are not timed as writing."""
+    before = {name.partition(".")[0] for name in loaded}
+    now = {name.partition(".")[0] for name in sys.modules}
+    return sorted(n for n in now - before - sys.stdlib_module_names if not n.startswith("_"))
 
 
 _warmed: dict[str, Any] = {}  # a shared worker's own imports and warm-up, done once
 
 
+def prepare(modules: Sequence[str], dagster: bool) -> dict[str, Any]:
+    """Import `modules` and, for a Dagster approach, run one empty Dagster run: before the
+    clock starts, so neither is timed as writing; a shared worker did both once already."""
+    if _warmed:
+        return dict(_warmed)
+    from honey_duck_dev.benchmarks.approaches._dagster import warm_up
+
+    start = time.perf_counter()
+    for module in modules:
+        importlib.import_module(module)
+    result: dict[str, Any] = {"import_seconds": time.perf_counter() - start}
+    if dagster:
+        start = time.perf_counter()
+        warm_up()
+        result["warmup_seconds"] = time.perf_counter() - start
+    return result
+
+
+def idle(kind: str) -> dict[str, Any]:
+    """An idle child: `plain` imports polars and nothing else (every child's start), `dagster`
+    Dagster and honey_duck's seam too, then runs one empty Dagster run (every `ours` child's
+    start); the memory each holds then, and its high-water mark."""
+    from honey_duck_dev.benchmarks.approaches._base import BASE_IMPORTS, DAGSTER_IMPORTS
+
+    dagster = kind == "dagster"
+    result = prepare([*BASE_IMPORTS, *(DAGSTER_IMPORTS if dagster else ())], dagster)
+    return result | {"rss_mb": rss_mb(), "peak_rss_mb": peak_rss_mb()}
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Import, warm up, run the approach timed, sample peak RSS, then count what landed."""
-    from honey_duck_dev.benchmarks.approaches import FRAMEWORK_IMPORTS, PLAIN_IMPORTS, SINKS
-
-    if _warmed and not args.plain:  # a shared worker: its imports and warm-up are behind it
-        result: dict[str, Any] = dict(_warmed)
-    else:
-        start = time.perf_counter()
-        modules = PLAIN_IMPORTS if args.plain else PLAIN_IMPORTS + FRAMEWORK_IMPORTS
-        for module in modules:
-            importlib.import_module(module)
-        result = {"import_seconds": time.perf_counter() - start}
-        if not args.plain:
-            start = time.perf_counter()
-            _warm_up()
-            result["warmup_seconds"] = time.perf_counter() - start
     if args.idle:
-        result["peak_rss_mb"] = peak_rss_mb()
-        return result
+        return idle(args.idle)
     if args.check:
-        return result | measure_check(args)
+        return measure_check(args)
+    from honey_duck_dev.benchmarks.approaches import SINKS
+
     sink = SINKS[args.sink]
     approach = sink.collect if args.approach == "collect" else sink.approaches[args.approach]
     if approach is None:
         raise KeyError(f"sink {args.sink} has no collect-everything approach")
-    out = Path(args.out)
+    result = prepare(approach.child_imports, approach.dagster)
+    source, out = Path(args.source), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:  # what the approach left on a server is removed whether it succeeded or not
+        result["start_rss_mb"] = rss_mb()
+        loaded = set(sys.modules)
         start = time.perf_counter()
-        approach.run(Path(args.source), out)
+        figures = approach.run(source, out)
         result["seconds"] = time.perf_counter() - start
         result["peak_rss_mb"] = peak_rss_mb()  # before reading back: not part of the write
+        result["dagster_loaded"] = "dagster" in sys.modules
+        result["imported_while_timed"] = _new_packages(loaded)
+        result.update(figures or {})
+        if approach.empty_run is not None:  # Dagster's fixed cost, in the same process
+            result["empty_run_seconds"] = approach.empty_run(source)
         result["rows_read_back"] = sink.count(out)
         # a server sink's bytes are on the server, where sizes are not comparable with files
         result["out_bytes"] = _bytes_under(out) if sink.server is None else None
@@ -144,12 +175,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 def measure_check(args: argparse.Namespace) -> dict[str, Any]:
     """`--phase write`: the write, left in place; `--phase check`: its check, then the cleanup."""
     from honey_duck_dev.benchmarks.approaches import CHECKS, SINKS
+    from honey_duck_dev.benchmarks.approaches._base import DAGSTER_IMPORTS
 
     checked = CHECKS[args.check]
     sink = SINKS[checked.sink]
+    # both phases import what the write does, and the check's reader and comparison
+    modules = [*checked.write.child_imports, *DAGSTER_IMPORTS, "honey_duck.seam.reconcile"]
+    result = prepare(list(dict.fromkeys(modules)), dagster=True)
     source, out = Path(args.source), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = {}
     if args.phase == "write":
         try:
             sampler, start = Sampler(), time.perf_counter()
@@ -217,8 +251,12 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sink")
     p.add_argument("--approach")
-    p.add_argument("--idle", action="store_true", help="import and warm up, nothing else")
-    p.add_argument("--plain", action="store_true", help="idle: skip the Dagster imports")
+    p.add_argument(
+        "--idle",
+        choices=("plain", "dagster"),
+        help="import (plain: polars; dagster: Dagster and honey_duck's seam too, and one empty"
+        " Dagster run), nothing else",
+    )
     p.add_argument("--check", help="a CHECKS entry: measure its write or its check (--phase)")
     p.add_argument("--phase", choices=("write", "check"), default="write")
     p.add_argument("paths", nargs="+", help="SOURCE OUT RESULT, or RESULT with --idle")
@@ -234,9 +272,13 @@ def _measure_or_error(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def warm_worker() -> None:
-    """A shared worker's initializer: import everything and run the empty Dagster run, once."""
-    measured = measure(parser().parse_args(["--idle", "unused"]))
-    _warmed.update({k: v for k, v in measured.items() if k != "peak_rss_mb"})
+    """A shared worker's initializer: import what every approach imports and run the empty
+    Dagster run, once (every measurement in it then has Dagster loaded: a smoke test's)."""
+    from honey_duck_dev.benchmarks.approaches import SINKS
+
+    approaches = [a for s in SINKS.values() for a in [*s.approaches.values(), s.collect] if a]
+    modules = dict.fromkeys(m for a in approaches for m in a.child_imports)
+    _warmed.update(prepare([*modules, "honey_duck.seam.reconcile"], dagster=True))
 
 
 def ready() -> None:

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, TimeoutError
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from honey_duck_dev.benchmarks import inputs
-from honey_duck_dev.benchmarks.approaches import CHECKS, SINKS, Approach, Checked, Sink
+from honey_duck_dev.benchmarks.approaches import SINKS, Approach, Sink
+from honey_duck_dev.benchmarks.approaches._base import address_var
+from honey_duck_dev.benchmarks.children import Log, Workers, child, each, settle
 
-Log = Callable[[str], None]
 MEMORY_KINDS = ("ours", "floor", "collect")  # `--memory`: streamed through ours, and baselines
 
 
@@ -33,12 +30,19 @@ class Measurement:
     rows: int
     capped: bool  # measured on fewer rows than the run's row count
     input_arrow_mb: float
-    seconds: float | None = None
+    dagster: bool = False  # landed through a `dg.materialize` run (ours, official)
+    seconds: float | None = None  # the whole approach: for a Dagster one, the whole run
+    write_seconds: float | None = None  # a Dagster run's `handle_output`, from its event log
+    stopwatch_seconds: float | None = None  # our manager's own `honey_duck/write_seconds`
+    empty_run_seconds: float | None = None  # Dagster's fixed cost, measured in the same child
     peak_rss_mb: float | None = None
+    start_rss_mb: float | None = None  # resident as the clock started: imports, warm-up
     rows_read_back: int | None = None
     out_bytes: int | None = None
     import_seconds: float | None = None
     warmup_seconds: float | None = None
+    dagster_loaded: bool | None = None  # was Dagster in the child when the approach finished
+    imported_while_timed: list[str] | None = None  # packages first imported on the clock
     error: str | None = None
     load_before: float | None = None  # 1-minute load average as the child started
     runs: int = 1  # with --repeat: the fastest of this many runs is kept
@@ -55,99 +59,35 @@ class Measurement:
     def mb_per_s(self) -> float | None:
         return self.input_arrow_mb / self.seconds if self.ok and self.seconds else None
 
+    @property
+    def rise_mb(self) -> float | None:
+        """How far resident memory rose above its start: what the approach itself held."""
+        if not self.ok or self.peak_rss_mb is None or self.start_rss_mb is None:
+            return None
+        return max(self.peak_rss_mb - self.start_rss_mb, 0.0)
+
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "rows_per_s": self.rows_per_s, "mb_per_s": self.mb_per_s}
+        figures = {"rows_per_s": self.rows_per_s, "mb_per_s": self.mb_per_s}
+        return {**asdict(self), **figures, "rise_mb": self.rise_mb}
 
 
 @dataclass
 class Idle:
-    """Peak RSS of a child that imported everything and did nothing (the shared baseline)."""
+    """What the two idle children held, each imported and doing nothing else: a plain one
+    (polars: every child's start) and a Dagster one (Dagster and honey_duck's seam imported,
+    one empty Dagster run: every `ours` child's start)."""
 
-    peak_rss_mb: float
-    plain_peak_rss_mb: float  # the same without the Dagster stack: the framework's footprint
-    import_seconds: float
-    warmup_seconds: float
+    plain_rss_mb: float
+    plain_peak_rss_mb: float
+    dagster_rss_mb: float
+    dagster_peak_rss_mb: float
+    import_seconds: float  # the Dagster child's imports
+    warmup_seconds: float  # ... and its one empty run
 
-
-class Workers:
-    """Long-lived measuring processes (`--shared-workers`): each imports and warms up once.
-
-    For smoke tests: a fresh child per measurement costs seconds of imports and a warm-up run,
-    a worker pays that once. Peak RSS is then a worker's high-water mark so far and timings
-    share the worker with what ran before, so neither means anything.
-    """
-
-    def __init__(self, jobs: int) -> None:
-        import multiprocessing
-
-        from honey_duck_dev.benchmarks import one
-
-        self._one = one
-        # spawn, not fork: the parent has polars' thread pools running, which fork does not copy
-        self.pool = ProcessPoolExecutor(
-            max_workers=max(jobs, 1),
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=one.warm_worker,
-        )
-        # The pool starts a worker per task submitted while none is free: one no-op each starts
-        # them all now, to import and warm up while the parent prepares inputs and servers.
-        for _ in range(max(jobs, 1)):
-            self.pool.submit(one.ready)
-
-    def run(self, args: Sequence[str], timeout: float) -> dict[str, Any]:
-        """One measurement in a worker; its result, or the error it died of."""
-        future = self.pool.submit(self._one.in_worker, list(args), dict(os.environ))
-        try:
-            return future.result(timeout=timeout)
-        except TimeoutError:
-            return {"error": f"timed out after {timeout:.0f}s (in a shared worker)"}
-        except BrokenProcessPool as exc:
-            return {"error": f"a shared worker died: {exc}"}
-
-    def close(self) -> None:
-        """Stop the workers: killed, since they hold nothing and exiting cleanly takes seconds."""
-        # ProcessPoolExecutor has no public handle on its processes; a worker's interpreter
-        # teardown (Dagster's and polars' threads) costs about 3 s, and nothing in it matters.
-        processes = list(getattr(self.pool, "_processes", {}).values())
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.kill()
-            process.join(timeout=10)
-
-
-@contextmanager
-def workers(jobs: int, shared: bool, given: Workers | None = None) -> Iterator[Workers | None]:
-    """Shared workers for the whole run when asked for, else None: a fresh child each time.
-
-    `given` workers (a caller's, e.g. a test module's, reused across runs) are not closed here.
-    """
-    if given is not None or not shared:
-        yield given if shared else None
-        return
-    pool = Workers(jobs)
-    try:
-        yield pool
-    finally:
-        pool.close()
-
-
-def _child(
-    args: Sequence[str], scratch: Path, timeout: float, shared: Workers | None = None
-) -> dict[str, Any]:
-    """Run `honey_duck_dev.benchmarks.one` with `args`; its JSON result, or the error it died of."""
-    if shared is not None:
-        return shared.run(args, timeout)
-    result, log = scratch / "result.json", scratch / "child.log"
-    command = [sys.executable, "-m", "honey_duck_dev.benchmarks.one", *args, str(result)]
-    with open(log, "w") as out:
-        try:
-            proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"error": f"timed out after {timeout:.0f}s"}
-    if result.exists():
-        return json.loads(result.read_text())
-    tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-    return {"error": f"child exited {proc.returncode}: {' | '.join(tail)}"}
+    @property
+    def dagster_weight_mb(self) -> float:
+        """What Dagster and honey_duck's seam add to a process, an empty run included."""
+        return self.dagster_peak_rss_mb - self.plain_peak_rss_mb
 
 
 def _quiet(line: str) -> None:
@@ -158,24 +98,34 @@ def _quiet(line: str) -> None:
 def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
     """Start, for the whole run, each server the chosen sinks need and nobody pointed us at.
 
-    The measuring children inherit the server's address through the environment. A server of
-    ours is a private, throwaway one (PostgreSQL without fsync): every approach writes to the
-    same server, so the ratios compare like with like.
+    The measuring children inherit the server's address through the environment: the
+    service's own variables, and `address_var(name)` with the address its clients take (a plain
+    child cannot ask honey_duck's sinks for the variable's name: they import Dagster). Then
+    each chosen sink's `environment` is computed here, in the parent. A server of ours is a
+    private, throwaway one (PostgreSQL without fsync): every approach writes to the same
+    server, so the ratios compare like with like.
     """
     from honey_duck_dev.services.lifecycle import HOST
     from honey_duck_dev.services.registry import service
 
-    needed = sorted({sink.server for _, sink in available(sinks, _quiet) if sink.server})
+    chosen = list(available(sinks, _quiet))
+    needed = sorted({sink.server for _, sink in chosen if sink.server})
     saved = dict(os.environ)
     with ExitStack() as stack:
         for name in needed:
             cls = service(name)
-            if os.environ.get(cls.url_var):
+            given = cls.given(os.environ)
+            if given is not None:
                 log(f"{name}: using the server at ${cls.url_var}")
-                continue
-            started = stack.enter_context(cls.start())
-            os.environ.update(started.env())
-            log(f"{name}: started pid {started.pid} on {HOST}:{started.port}")
+            else:
+                started = stack.enter_context(cls.start())
+                given = started.env()
+                os.environ.update(given)
+                log(f"{name}: started pid {started.pid} on {HOST}:{started.port}")
+            os.environ[address_var(name)] = str(cls.handle(given))
+        for _, sink in chosen:
+            if sink.environment is not None:
+                os.environ.update(sink.environment())
         try:
             yield
         finally:
@@ -196,34 +146,35 @@ def server_versions(sinks: Iterable[str], log: Log) -> dict[str, str]:
 
 
 def idle(work: Path, timeout: float, jobs: int = 1, shared: Workers | None = None) -> Idle:
-    """Measure the idle baselines: everything imported plus one empty Dagster run, and plain."""
+    """Measure the idle children: plain (polars imported) and Dagster (Dagster and honey_duck's
+    seam imported, one empty Dagster run), each in a fresh process."""
 
-    def one(plain: bool) -> dict[str, Any]:
-        scratch = Path(tempfile.mkdtemp(prefix="idle-", dir=work))
-        args = ["--idle", *(["--plain"] if plain else [])]
+    def one(kind: str) -> dict[str, Any]:
+        scratch = Path(tempfile.mkdtemp(prefix=f"idle-{kind}-", dir=work))
         try:
-            # a shared worker has Dagster imported: the plain baseline needs a fresh child
-            return _child(args, scratch, timeout, None if plain else shared)
+            # a shared worker has everything imported: the plain child needs a fresh process
+            return child(["--idle", kind], scratch, timeout, None if kind == "plain" else shared)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
     with ThreadPoolExecutor(max_workers=min(jobs, 2)) as pool:
-        found = list(pool.map(one, (False, True)))
-    full, plain_run = found
-    for run in found:
+        plain, dagster = pool.map(one, ("plain", "dagster"))
+    for run in (plain, dagster):
         if "error" in run:
             raise RuntimeError(f"the idle child failed: {run['error']}")
     return Idle(
-        full["peak_rss_mb"],
-        plain_run["peak_rss_mb"],
-        full["import_seconds"],
-        full["warmup_seconds"],
+        plain["rss_mb"],
+        plain["peak_rss_mb"],
+        dagster["rss_mb"],
+        dagster["peak_rss_mb"],
+        dagster["import_seconds"],
+        dagster["warmup_seconds"],
     )
 
 
-def effective_cap(kind: str, approach: Approach, naive_cap: int) -> int | None:
+def effective_cap(approach: Approach, naive_cap: int) -> int | None:
     """The most rows this approach is measured on (None: all of them)."""
-    caps = [c for c in (approach.cap, naive_cap if kind == "naive" else None) if c]
+    caps = [c for c in (approach.cap, naive_cap if approach.per_row else None) if c]
     return min(caps) if caps else None
 
 
@@ -256,7 +207,7 @@ def plan(
         for kind, approach in sink.approaches.items():
             if kind not in kinds:
                 continue
-            cap = effective_cap(kind, approach, naive_cap)
+            cap = effective_cap(approach, naive_cap)
             fed = inputs.head(source, cap) if cap else source
             tasks.append(Task(name, kind, approach, fed, source.rows))
     return tasks
@@ -288,7 +239,7 @@ def run_task(
     out = scratch / scratch.name.lower()
     load = os.getloadavg()[0]
     args = ["--sink", task.sink, "--approach", task.kind, str(task.source.path), str(out)]
-    found = _child(args, scratch, timeout, shared)
+    found = child(args, scratch, timeout, shared)
     measured = Measurement(
         task.sink,
         task.kind,
@@ -296,61 +247,17 @@ def run_task(
         task.source.rows,
         task.source.rows < task.full_rows,
         task.source.arrow_mb,
+        task.approach.dagster,
         **{k: v for k, v in found.items() if k in Measurement.__dataclass_fields__},
         load_before=load,
     )
     if measured.error is None and measured.rows_read_back != measured.rows:
         measured.error = f"read back {measured.rows_read_back} rows, expected {measured.rows}"
-    return _settle(measured, scratch, keep)
-
-
-class _Outcome(Protocol):
-    error: str | None
-    runs: int
-
-    @property
-    def ok(self) -> bool: ...
-
-
-_T = TypeVar("_T")
-_M = TypeVar("_M", bound=_Outcome)
-
-
-def _settle(measured: _M, scratch: Path, keep: bool) -> _M:
-    """A failed measurement keeps its scratch folder (what it wrote, its log) to look into."""
-    if measured.error is not None:
-        measured.error += f" (log and output kept in {scratch})"
-    elif not keep:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return measured
-
-
-def _each(
-    tasks: Sequence[_T],
-    measure: Callable[[_T], _M],
-    best: Callable[[list[_M]], _M],
-    line: Callable[[_M], str],
-    *,
-    repeat: int,
-    jobs: int,
-    log: Log,
-) -> list[_M]:
-    """`measure` every task `repeat` times, keep the first failure or else what `best` makes of
-    the runs, and log its `line`: tasks in order, one at a time, or `jobs` side by side (smoke
-    tests only)."""
-
-    def one(task: _T) -> _M:
-        runs = [measure(task) for _ in range(repeat)]
-        failed = [m for m in runs if not m.ok]
-        measured = failed[0] if failed else best(runs)
-        measured.runs = repeat
-        log(line(measured))
-        return measured
-
-    if jobs <= 1:
-        return [one(t) for t in tasks]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(one, tasks))
+    plain_but_dagster = task.approach.dagster is False and measured.dagster_loaded
+    if measured.error is None and shared is None and plain_but_dagster:
+        # a plain approach that pulled Dagster in carries its weight: that floor is no floor
+        measured.error = f"{task.sink} {task.kind} is plain code but its process imported Dagster"
+    return settle(measured, scratch, keep)
 
 
 def run_all(
@@ -368,189 +275,26 @@ def run_all(
 
     def best(runs: list[Measurement]) -> Measurement:
         # The fastest run is the one least disturbed by anything else on the machine; peak RSS
-        # hardly varies between runs, and the highest one seen is reported.
+        # hardly varies between runs, and the highest one seen is reported, with its start.
         fastest = min(runs, key=lambda m: m.seconds or 0.0)
-        fastest.peak_rss_mb = max(m.peak_rss_mb or 0.0 for m in runs)
+        heaviest = max(runs, key=lambda m: m.peak_rss_mb or 0.0)
+        fastest.peak_rss_mb, fastest.start_rss_mb = heaviest.peak_rss_mb, heaviest.start_rss_mb
         return fastest
 
     def measure(task: Task) -> Measurement:
         return run_task(task, work, keep, timeout, shared)
 
-    return _each(tasks, measure, best, progress_line, repeat=repeat, jobs=jobs, log=log)
+    return each(tasks, measure, best, progress_line, repeat=repeat, jobs=jobs, log=log)
 
 
 def progress_line(m: Measurement) -> str:
     """One line per finished measurement, printed as the run goes."""
     if not m.ok:
-        return f"  FAIL  {m.sink:<8} {m.kind:<8} {m.error}"
+        return f"  FAIL  {m.sink:<15} {m.kind:<13} {m.error}"
+    write = f" (write {m.write_seconds:.2f}s)" if m.write_seconds is not None else ""
     return (
-        f"  ok    {m.sink:<8} {m.kind:<8} {m.rows:>11,} rows {m.seconds:8.2f}s "
-        f"{m.rows_per_s:>12,.0f} rows/s  peak RSS {m.peak_rss_mb:>7,.0f} MB"
-        f"  (load {m.load_before:.1f})"
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# `--checks`: a write and the reconciliation check of what it wrote, each in its own child
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Phase:
-    """What one phase (the write, or its check) cost, in its own fresh child."""
-
-    seconds: float | None = None
-    peak_rss_mb: float | None = None  # the child's high-water mark (VmHWM), imports included
-    anon_peak_mb: float | None = None  # highest anonymous resident memory (RssAnon) in the phase
-    anon_rise_mb: float | None = None  # ... above where it stood as the phase started
-    rss_rise_mb: float | None = None  # total resident memory's rise, mapped file pages included
-
-
-@dataclass
-class CheckMeasurement:
-    """One target: our write, then the reconciliation check of what it wrote (same input)."""
-
-    name: str  # the CHECKS entry
-    sink: str
-    kind: str
-    label: str
-    reader: str
-    rows: int
-    input_arrow_mb: float
-    write: Phase
-    check: Phase
-    rows_written: int | None = None  # counted by the sink's independent reader after the write
-    rows_checked: int | None = None  # counted by the check on the target's side
-    passed: bool | None = None
-    description: str | None = None
-    read_seconds: float | None = None  # a plain read of the target through its reader
-    source_read_seconds: float | None = None  # a plain read of the source Parquet
-    source_figures_seconds: float | None = None  # the check's hashing pass of the source alone
-    error: str | None = None
-    load_before: float | None = None
-    runs: int = 1
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.error is None
-            and self.passed is True
-            and self.rows_written == self.rows == self.rows_checked
-        )
-
-    @property
-    def ratio(self) -> float | None:
-        """Check seconds ÷ write seconds."""
-        if not self.ok or not self.write.seconds or self.check.seconds is None:
-            return None
-        return self.check.seconds / self.write.seconds
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "check_over_write": self.ratio}
-
-
-@dataclass(frozen=True)
-class CheckTask:
-    name: str
-    checked: Checked
-    source: inputs.Input
-
-
-def plan_checks(source: inputs.Input, names: Iterable[str], log: Log) -> list[CheckTask]:
-    """The `--checks` measurements: every chosen target whose sink can run here."""
-    tasks = []
-    for name in names:
-        checked = CHECKS[name]
-        reason = SINKS[checked.sink].unavailable()
-        if reason:
-            log(f"skipping {name}: {reason}")
-        else:
-            tasks.append(CheckTask(name, checked, source))
-    return tasks
-
-
-def _phase(found: dict[str, Any]) -> Phase:
-    return Phase(**{k: v for k, v in found.items() if k in Phase.__dataclass_fields__})
-
-
-def run_check(
-    task: CheckTask, work: Path, keep: bool, timeout: float, shared: Workers | None = None
-) -> CheckMeasurement:
-    """The write in one fresh child, which leaves what it wrote; its check in another."""
-    checked = task.checked
-    scratch = Path(tempfile.mkdtemp(prefix=f"{task.name}_check_", dir=work))
-    out = scratch / scratch.name.lower()
-    load = os.getloadavg()[0]
-    base = ["--check", task.name, str(task.source.path), str(out)]
-    wrote = _child(["--phase", "write", *base], scratch, timeout, shared)
-    measured = CheckMeasurement(
-        task.name,
-        checked.sink,
-        checked.kind,
-        checked.write.label,
-        checked.reader,
-        task.source.rows,
-        task.source.arrow_mb,
-        write=_phase(wrote),
-        check=Phase(),
-        rows_written=wrote.get("rows_read_back"),
-        error=wrote.get("error"),
-        load_before=load,
-    )
-    if measured.error is None:
-        found = _child(["--phase", "check", *base], scratch, timeout, shared)
-        measured.check = _phase(found)
-        measured.error = found.get("error")
-        measured.rows_checked = found.get("rows_read_back")
-        measured.passed = found.get("passed")
-        measured.description = found.get("description")
-        for name in ("read_seconds", "source_read_seconds", "source_figures_seconds"):
-            setattr(measured, name, found.get(name))
-        if measured.error is None and not measured.passed:
-            measured.error = f"the check failed: {measured.description}"
-    if measured.error is None and measured.rows_written != measured.rows:
-        measured.error = f"wrote {measured.rows_written} rows, expected {measured.rows}"
-    return _settle(measured, scratch, keep)
-
-
-def run_checks(
-    tasks: Sequence[CheckTask],
-    work: Path,
-    *,
-    jobs: int,
-    keep: bool,
-    timeout: float,
-    log: Log,
-    repeat: int = 1,
-    shared: Workers | None = None,
-) -> list[CheckMeasurement]:
-    """Run every check task; with `repeat`, each phase's fastest run and highest memory kept."""
-
-    def best(runs: list[CheckMeasurement]) -> CheckMeasurement:
-        # the run whose check was fastest carries its own extra passes and load; each phase
-        # is the fastest of its runs, with the highest memory any of them saw
-        measured = min(runs, key=lambda m: m.check.seconds or 0.0)
-        for phase in ("write", "check"):
-            phases = [getattr(m, phase) for m in runs]
-            fastest = min(phases, key=lambda p: p.seconds or 0.0)
-            for memory in ("peak_rss_mb", "anon_peak_mb", "anon_rise_mb", "rss_rise_mb"):
-                setattr(fastest, memory, max(getattr(p, memory) or 0.0 for p in phases))
-            setattr(measured, phase, fastest)
-        return measured
-
-    def measure(task: CheckTask) -> CheckMeasurement:
-        return run_check(task, work, keep, timeout, shared)
-
-    return _each(tasks, measure, best, check_progress_line, repeat=repeat, jobs=jobs, log=log)
-
-
-def check_progress_line(m: CheckMeasurement) -> str:
-    if not m.ok:
-        return f"  FAIL  {m.name:<16} {m.error}"
-    return (
-        f"  ok    {m.name:<16} {m.rows:>11,} rows  write {m.write.seconds:8.2f}s"
-        f"  check {m.check.seconds:8.2f}s  check÷write {m.ratio:.2f}"
-        f"  anon rise: write {m.write.anon_rise_mb:,.0f} MB, check {m.check.anon_rise_mb:,.0f} MB"
+        f"  ok    {m.sink:<15} {m.kind:<13} {m.rows:>11,} rows {m.seconds:8.2f}s{write}"
+        f" {m.rows_per_s:>12,.0f} rows/s  peak RSS {m.peak_rss_mb:>7,.0f} MB"
         f"  (load {m.load_before:.1f})"
     )
 
