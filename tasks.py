@@ -8,10 +8,13 @@
     python3 tasks.py services [--only postgres,s3]          start the dev servers on 127.0.0.1
     python3 tasks.py bench [--sinks monthly] [--rows 10M]   benchmark the sinks (see --help)
     python3 tasks.py docs [--check]                         write README's tables (--check: diff)
-    python3 tasks.py lock                                   re-resolve requirements.lock
+    python3 tasks.py lock                                   re-resolve both locks (needs uv)
 
 Only Python (3.11, 3.12 or 3.13) and pip are needed; everything else installs from PyPI into
-`.venv` (or the folder HONEY_DUCK_VENV names) from the one lock every version shares.
+`.venv` (or the folder HONEY_DUCK_VENV names) from the one lock every version shares:
+`requirements.lock`, the runtime dependencies with the `dev` and `bench` extras.
+`requirements-runtime.lock` is the runtime set alone, at the same versions: what the Dockerfile
+installs.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("HONEY_DUCK_VENV") or ROOT / ".venv").resolve()
 SUPPORTED = ((3, 11), (3, 12), (3, 13))
-LOCK = ROOT / "requirements.lock"
+LOCK = ROOT / "requirements.lock"  # runtime + dev + bench: what .venv and the tests run on
+RUNTIME_LOCK = ROOT / "requirements-runtime.lock"  # runtime only, pinned as in LOCK: the image
+EXTRAS = ("dev", "bench")
 STAMP = VENV / ".honey_duck_lock"
 BIN = VENV / "bin"
 
@@ -75,19 +80,33 @@ def _install_with_progress(command: list[str]) -> None:
         raise subprocess.CalledProcessError(process.returncode, command)
 
 
-def check_wheels() -> int:
-    """Fail unless every locked package has a binary wheel for each supported Python on
+def lock(args: list[str]) -> int:
+    """Re-resolve LOCK from pyproject.toml, then RUNTIME_LOCK within LOCK's pins, and check both."""
+    compile_ = ["uv", "pip", "compile", "pyproject.toml", "--universal", "--python-version", "3.11"]
+    compile_ += ["--quiet", "--custom-compile-command", "python3 tasks.py lock"]
+    extras = [arg for extra in EXTRAS for arg in ("--extra", extra)]
+    code = run(*compile_, *extras, "-o", LOCK.name, *args)
+    code = code or run(*compile_, "-c", LOCK.name, "-o", RUNTIME_LOCK.name, *args)
+    code = code or check_wheels(LOCK, extras) or check_wheels(RUNTIME_LOCK, [])
+    if not code:
+        print(f"{LOCK.name} and {RUNTIME_LOCK.name} written")
+    return code
+
+
+def check_wheels(locked: Path, extras: list[str]) -> int:
+    """Fail unless every package of `locked` has a binary wheel for each supported Python on
     x86_64 Linux, so no install needs a compiler (uv resolves against PyPI's metadata)."""
     for major, minor in SUPPORTED:
         code = run(
-            "uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "-c", str(LOCK),
+            "uv", "pip", "compile", "pyproject.toml", *extras, "-c", str(locked),
             "--python-version", f"{major}.{minor}", "--python-platform", "x86_64-manylinux_2_28",
             "--only-binary", ":all:", "--quiet", "-o", os.devnull,
         )  # fmt: skip
         if code:
-            print(f"the lock has no wheel for some package on Python {major}.{minor}")
+            print(f"{locked.name} has no wheel for some package on Python {major}.{minor}")
             return code
-    print("every locked package has a wheel for " + ", ".join(f"{a}.{b}" for a, b in SUPPORTED))
+    versions = ", ".join(f"{a}.{b}" for a, b in SUPPORTED)
+    print(f"every package of {locked.name} has a wheel for {versions}")
     return 0
 
 
@@ -124,10 +143,7 @@ def main(argv: list[str]) -> int:
         return 0
     task, args = argv[0], argv[1:]
     if task == "lock":  # a maintainer's task: needs uv, which `pip install uv` provides
-        return run(
-            "uv", "pip", "compile", "pyproject.toml", "--extra", "dev", "--universal",
-            "--python-version", "3.11", "-o", str(LOCK), *args,
-        ) or check_wheels()  # fmt: skip
+        return lock(args)
     ensure_venv()
     python = str(BIN / "python")
     if task == "materialize":

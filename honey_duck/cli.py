@@ -311,10 +311,11 @@ def _rows_held(
 
 
 def summary(landed: dict[dg.AssetKey, Landed]) -> str:
-    """The closing table: group, asset, rows, where it landed, seconds."""
+    """The closing table: group, asset, rows, where it landed, seconds, checks."""
+    from tabulate import tabulate
+
     ordered = sorted(landed.items(), key=lambda kv: (kv[1].group, kv[0].to_user_string()))
-    table = [("group", "asset", "rows", "where it landed", "seconds", "checks")]
-    table += [
+    rows = [
         (
             e.group,
             k.to_user_string(),
@@ -325,16 +326,14 @@ def summary(landed: dict[dg.AssetKey, Landed]) -> str:
         )
         for k, e in ordered
     ]
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    lines = []
-    for row in table:
-        cells = [
-            c.rjust(w) if i in (2, 4) else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    table = tabulate(
+        rows,
+        headers=("group", "asset", "rows", "where it landed", "seconds", "checks"),
+        tablefmt="simple",
+        colalign=("left", "left", "right", "left", "right", "left"),
+        disable_numparse=True,  # the cells are formatted already: `1,000`, `0.04`
+    )
+    return "\n".join(line.rstrip() for line in table.splitlines())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

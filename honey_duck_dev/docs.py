@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from tabulate import tabulate
 
 from honey_duck import environments, seam
 from honey_duck.seam import Capabilities, Landing, SchemaPolicy, SinkIOManager, WriteMode
@@ -187,9 +188,10 @@ def _escape(text: str) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_escape(c) for c in row) + " |" for row in rows]
-    return lines
+    """A GitHub markdown table, its columns padded so that the README reads as text too."""
+    escaped = [[_escape(c) for c in row] for row in rows]
+    # the cells are text already: numparse would right-align `0` and turn `1.10` into `1.1`
+    return tabulate(escaped, headers=header, tablefmt="github", disable_numparse=True).splitlines()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -286,6 +286,7 @@ def test_the_server_backed_destinations_share_a_capped_pool_per_server(tmp_path:
     import yaml
 
     from honey_duck import definitions, environments
+    from honey_duck.sinks import SINKS
 
     config = yaml.safe_load(DAGSTER_YAML.read_text())
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
@@ -296,7 +297,10 @@ def test_the_server_backed_destinations_share_a_capped_pool_per_server(tmp_path:
     for key in graph.get_all_asset_keys():
         (op,) = graph.get(key).assets_def.node_def.iterate_op_defs()
         pools[key.to_user_string()] = op.pool
-    for word in ("postgres", "redshift", "mongo", "kafka"):
+    capped = {word: sink.pool for word, sink in SINKS.items() if sink.pool is not None}
+    assert capped, "no sink declares a pool"
+    for word, sink in SINKS.items():
         for table in ("sales_enriched", "artworks_summary", "sales_monthly"):
-            assert pools[f"{word}/{table}"] == word
-    assert pools["csv/sales_enriched"] is None  # files need no cap
+            assert pools[f"{word}/{table}"] == sink.pool, f"{word}/{table}"
+    assert all(pool == word for word, pool in capped.items())  # a server's pool is its word
+    assert SINKS["csv"].pool is None  # files need no cap

@@ -151,8 +151,8 @@ def test_what_landed_shows_the_declared_column_meanings(local_run) -> None:
             assert all(meanings.values()), f"{key}: {meanings}"
 
 
-# Our own dev and test packages, and the process library the harness chose not to use.
-DEV_PACKAGES = {"honey_duck_dev", "honey_duck_tests", "mirakuru"}
+# Our own dev and test packages (the extras' distributions are found by dev_only_modules).
+DEV_PACKAGES = {"honey_duck_dev", "honey_duck_tests"}
 # pyarrow looks for pandas whenever it loads, polars for hypothesis; both do without them
 PROBED = {"pandas", "hypothesis"}
 # Runs in a fresh interpreter: the packages named in argv[1] behave as if not installed, and every

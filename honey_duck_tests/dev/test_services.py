@@ -125,8 +125,8 @@ def test_every_server_listens_on_loopback_only_from_a_fresh_temp_dir(
 
 def test_every_server_module_is_registered_under_its_word() -> None:
     package = Path(lifecycle.__file__).parent
-    helpers = {"__init__", "__main__", "lifecycle", "registry"}
-    assert {path.stem for path in package.glob("*.py")} - helpers == set(registry.SERVICES)
+    modules = {path.stem for path in package.glob("*.py") if not path.stem.startswith("_")}
+    assert modules - registry.HELPERS == set(registry.SERVICES)
     for name in registry.SERVICES:
         cls = registry.service(name)
         assert cls.name == name and cls.__module__ == f"honey_duck_dev.services.{name}"
@@ -480,3 +480,45 @@ def test_dev_ports_are_the_compose_ports() -> None:
     assert sinks.dev_settings()[sinks.mongo.URL.name].endswith(
         f":{Mongo.dev_port}/?directConnection=true"
     )
+
+
+def run_child(code: str) -> list[str]:
+    """Run `code` in a fresh interpreter that imports the harness; its stdout's lines."""
+    child = subprocess.run(
+        [sys.executable, "-c", f"import honey_duck_dev.services.lifecycle\n{code}"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr
+    return child.stdout.split()
+
+
+def test_exiting_kills_no_server_whose_marker_merely_contains_our_pid() -> None:
+    # mirakuru's own exit hook SIGKILLs every process whose marker contains the exiting PID as a
+    # substring: here a server of another session whose PID ends in ours
+    decoy_env = "{**os.environ, 'mirakuru_uuid': f'1{os.getpid()}:another-session'}"
+    code = (
+        "import os, subprocess\n"
+        f"decoy = subprocess.Popen(['sleep', '60'], env={decoy_env},"
+        " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)\n"
+        "print(decoy.pid)\n"
+    )
+    (pid,) = map(int, run_child(code))
+    try:
+        assert pid_alive(pid), "exiting killed a process another session started"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_server_left_running_at_exit_is_stopped_and_its_directory_removed(
+    shared_tmp: Path,
+) -> None:
+    code = (
+        "import tempfile\n"
+        f"tempfile.tempdir = {str(shared_tmp)!r}\n"
+        "from honey_duck_dev.services.kafka import Kafka\n"
+        "kafka = Kafka.launch()\n"
+        "print(kafka.pid, kafka.port, kafka.root)\n"
+    )
+    pid, port, root = run_child(code)
+    assert_gone(int(pid), int(port), Path(root))
