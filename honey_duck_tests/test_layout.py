@@ -39,13 +39,9 @@ APPROACHES = "honey_duck_dev.benchmarks.approaches"
 
 
 def benchmark_words() -> set[str]:
-    """The sinks the benchmarks measure: `approaches/<word>.py` once that is a package, until
-    then the keys of `approaches.SINKS` (its `<word>_monthly` entries measure `<word>` too)."""
+    """The sinks the benchmarks measure: one module `approaches/<word>.py` each."""
     approaches = importlib.import_module(APPROACHES)
-    if hasattr(approaches, "__path__"):
-        names = {i.name for i in pkgutil.iter_modules(approaches.__path__)}
-    else:
-        names = set(approaches.SINKS)
+    names = {i.name for i in pkgutil.iter_modules(approaches.__path__)}
     return {name for name in names if not name.startswith("_")}
 
 
@@ -137,8 +133,13 @@ def test_scratchpad_tables_and_partitions_equal_the_pipeline(local_run) -> None:
     assert_files_land(local_run, "scratchpad", "csv", read)
     assert_reconciled(local_run, "scratchpad")
 '''
-# Until the benchmark approaches are one module per word, an entry is a line of the shared one.
-BENCHMARK_ENTRY = '\nSINKS["scratchpad"] = SINKS["csv"]  # measured as the csv sink is\n'
+# Its benchmark entry: measured as the csv sink is.
+BENCHMARK_MODULE = '''"""Scratchpad: measured as the csv sink is."""
+
+from honey_duck_dev.benchmarks.approaches import csv
+
+SINKS = {"scratchpad": csv.SINKS["csv"]}
+'''
 # Runs in the copy: the new group, its IO manager and checks, then it lands with its checks.
 LAND = """
 import json, sys
@@ -225,13 +226,7 @@ def test_a_new_destination_is_new_files_and_no_shared_python_edit(tmp_path: Path
     (copy / f"honey_duck/sinks/{WORD}.py").write_text(SINK_MODULE)
     (copy / f"honey_duck_tests/sinks/test_{WORD}.py").write_text(SINK_TEST)
     approaches = copy / APPROACHES.replace(".", "/")
-    if approaches.is_dir():  # one module per word: the new one borrows csv's approaches
-        (approaches / f"{WORD}.py").write_text(f"from {APPROACHES}.csv import *  # noqa: F403\n")
-        shared_python_edits: set[str] = set()
-    else:
-        with (approaches.parent / "approaches.py").open("a") as module:
-            module.write(BENCHMARK_ENTRY)
-        shared_python_edits = {f"{APPROACHES.replace('.', '/')}.py"}
+    (approaches / f"{WORD}.py").write_text(BENCHMARK_MODULE)
     docs = run_in(copy, "-m", "honey_duck_dev.docs", timeout=120)
     assert docs.returncode == 0, docs.stdout + docs.stderr
 
@@ -251,11 +246,9 @@ def test_a_new_destination_is_new_files_and_no_shared_python_edit(tmp_path: Path
 
     changed = {p for p, digest in digests(copy, paths).items() if before[p] != digest}
     python = {p for p in changed if p.endswith(".py")}
-    assert python == shared_python_edits, f"a new destination had to change {sorted(python)}"
+    assert not python, f"a new destination had to change {sorted(python)}"
     assert changed - python == {"README.md"}, "only `python3 tasks.py docs` changes README.md"
     added = {str(p.relative_to(copy)) for p in copy.rglob("*.py")} - set(paths)
     added = {p for p in added if "__pycache__" not in p}
     wanted = {p.replace("<word>", WORD) for p in always if p.endswith(".py")}
-    if shared_python_edits:  # the benchmark entry is still a line of the shared module
-        wanted.discard(bench_module.replace("<word>", WORD))
     assert added == wanted, added
