@@ -668,10 +668,10 @@ def _kafka_producer_settings(out: Path) -> dict[str, object]:
     """The producer configuration ours uses (idempotent, acks=all, lz4, linger, batch size)."""
     from honey_duck.targets.kafka.target import KafkaConnection, KafkaIOManager
 
-    settings = KafkaIOManager(
+    target = KafkaIOManager(
         connection=KafkaConnection(bootstrap_servers=_kafka_bootstrap())
-    ).settings()
-    return settings.producer(f"bench-{out.name}")
+    ).target()
+    return target.producer_config(f"bench-{out.name}")
 
 
 def ours_kafka(source: Path, out: Path) -> None:
@@ -746,13 +746,11 @@ def headers_kafka(source: Path, out: Path) -> None:
 
 def count_kafka(out: Path) -> int:
     """Live keys of the measurement's topic, read back with a plain read_committed consumer."""
-    from honey_duck.targets.kafka.target import KafkaConnection, KafkaIOManager, consume
+    from honey_duck.targets.kafka.target import KafkaConnection, consume
 
-    settings = KafkaIOManager(
-        connection=KafkaConnection(bootstrap_servers=_kafka_bootstrap())
-    ).settings()
+    connection = KafkaConnection(bootstrap_servers=_kafka_bootstrap())
     alive: dict[bytes | None, bool] = {}  # the last message of each key: a value, or a tombstone
-    for key, value in consume(settings, _kafka_topic(out)):
+    for key, value in consume(connection, _kafka_topic(out)):
         alive[key] = value is not None
     return sum(alive.values())
 
