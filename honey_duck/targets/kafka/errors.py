@@ -39,6 +39,11 @@ class CommitNotVisible(RuntimeError):
     transaction): a replace or upsert is retried whole, an append raises OutcomeUnknown."""
 
 
+class StoredChanged(RuntimeError):
+    """Another writer committed a new schema record between this write's schema decision and
+    the moment it took the topic: retried, so the decision is made again on what is stored."""
+
+
 class WriterFenced(RuntimeError):
     """Another writer of the same topic started its transaction and fenced ours: nothing of
     this write was published. Never retried, since a retry would fence the other writer in
@@ -86,3 +91,20 @@ def connect_failed(where: str, exc: BaseException) -> ConnectFailed:
     error = kafka_error(exc)
     transient = error is None or transient_error(error)
     return ConnectFailed(f"cannot connect to Kafka at {where}: {exc}", transient)
+
+
+def fatal_error(error: Any) -> Exception:
+    """The exception for a fatal producer error seen by the error callback."""
+    from confluent_kafka import KafkaException
+
+    return KafkaException(error)
+
+
+def fenced_message(topic: str, error: Any) -> str:
+    """What a person reads when another writer of `topic` took it over mid-write."""
+    return (
+        f"another writer of topic {topic!r} started its own transaction on the topic and"
+        f" fenced this one (Kafka: {error.str()}); nothing of this write was published, since"
+        " writers of one topic take turns: run it again once the other writer is done if this"
+        " data should be the topic's"
+    )

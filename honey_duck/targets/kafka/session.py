@@ -11,7 +11,12 @@ from honey_duck import seam
 from honey_duck.seam import Session, Write, WriteMode
 from honey_duck.seam.records import RecordedSchema, SchemaRecord
 from honey_duck.targets.kafka.consume import consume, live_messages
-from honey_duck.targets.kafka.errors import connect_failed, kafka_error, transient_error
+from honey_duck.targets.kafka.errors import (
+    StoredChanged,
+    connect_failed,
+    kafka_error,
+    transient_error,
+)
 from honey_duck.targets.kafka.records import TopicRecords
 from honey_duck.targets.kafka.transaction import Transactions, produce_waiting
 from honey_duck.targets.kafka.wire import decode, json_values
@@ -117,21 +122,23 @@ class KafkaSession(Transactions, RecordedSchema, Session):
         schema = pl.Schema(write.schema)
         self.ensure_topic(self.target.schema_topic, "compact", 1)
         limit = self.ensure_topic(topic.name, self.target.cleanup_policy, self.target.partitions)
-        doc = self.records.document(topic.name) or {}
-        live: set[bytes] = set()
-        if compact:
-            live = self._live_keys(topic, tombstones, write.partitions)
-        frame = seam.conform(write.frame, schema)
-        if compact and write.stored is not None and write.settings.mode is WriteMode.UPSERT:
-            frame = self._keep_stored_values(topic, write, frame, schema)
         run_id = write.run.run_id
         part_of = _part_expr(write.partitions, schema)
-        existing, matched = len(live), 0
         # a dict of headers costs librdkafka half what a list of pairs does, per message
         headers_for: dict[str, dict[str, str]] = {}
         name = topic.name
 
-        with self.transaction(topic, write.partitions, write.settings.mode) as producer:
+        with self.transaction(topic, write.settings.mode) as producer:
+            # the topic is ours from here on (any other writer of it fenced, or committed):
+            # only now are its record and live keys read, so that they are what is replaced
+            doc = self._unchanged_record(topic, write)
+            live: set[bytes] = set()
+            if compact:
+                live = self._live_keys(topic, tombstones, write.partitions)
+            frame = seam.conform(write.frame, schema)
+            if compact and write.stored is not None and write.settings.mode is WriteMode.UPSERT:
+                frame = self._keep_stored_values(topic, write, frame, schema)
+            existing, matched = len(live), 0
             for batch in seam.iter_batches(frame, write.batch_rows):
                 encoded = batch.select(
                     json_values(schema).alias("value"),
@@ -180,6 +187,21 @@ class KafkaSession(Transactions, RecordedSchema, Session):
         if write.partitions is not None and write.settings.mode is WriteMode.APPEND:
             return sum(int(parts.get(k, 0)) for k in write.partitions.keys)
         return rows
+
+    def _unchanged_record(self, topic: Topic, write: Write) -> dict[str, Any]:
+        """The topic's record document read again, now that the topic is ours; refused (and
+        retried) when another writer changed the schema since this write decided it."""
+        self.records.forget()
+        doc = self.records.document(topic.name)
+        now = None if doc is None else dict(SchemaRecord.from_json(doc).schema)
+        before = None if write.stored is None else dict(write.stored)
+        if now != before:
+            raise StoredChanged(
+                f"the schema record of topic {topic.name!r} changed after this write compared"
+                " its columns with it (another writer committed in between); the write is"
+                " retried against what is stored now"
+            )
+        return doc or {}
 
     def _live_keys(
         self, topic: Topic, tombstones: str, partitions: seam.PartitionSlice | None

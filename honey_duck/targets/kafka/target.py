@@ -28,7 +28,12 @@ from honey_duck import seam
 from honey_duck.seam import Capabilities, SinkIOManager, Target, WriteMode
 from honey_duck.seam.faults import ConnectFailed
 from honey_duck.targets.kafka.consume import consume, live_messages
-from honey_duck.targets.kafka.errors import CommitNotVisible, kafka_error, transient_error
+from honey_duck.targets.kafka.errors import (
+    CommitNotVisible,
+    StoredChanged,
+    kafka_error,
+    transient_error,
+)
 from honey_duck.targets.kafka.records import TopicRecords
 from honey_duck.targets.kafka.session import KafkaSession
 from honey_duck.targets.kafka.wire import refusals, unsupported
@@ -154,7 +159,7 @@ class KafkaTarget(Target):
     def transient(self, exc: BaseException) -> bool:
         if isinstance(exc, ConnectFailed):
             return exc.transient
-        if isinstance(exc, CommitNotVisible):  # a replace or upsert: a new transaction redoes it
+        if isinstance(exc, CommitNotVisible | StoredChanged):  # a new transaction redoes it
             return True
         return transient_error(kafka_error(exc))
 

@@ -4,15 +4,23 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
-from honey_duck import seam
 from honey_duck.seam import WriteMode
 from honey_duck.seam.faults import ConnectFailed, OutcomeUnknown
 from honey_duck.targets.kafka.consume import invisible
-from honey_duck.targets.kafka.errors import CommitNotVisible, connect_failed, kafka_error
+from honey_duck.targets.kafka.errors import (
+    CommitNotVisible,
+    WriterFenced,
+    connect_failed,
+    fatal_error,
+    fenced_message,
+    is_fenced,
+    kafka_error,
+)
 
 if TYPE_CHECKING:
     from honey_duck.targets.kafka.records import TopicRecords
@@ -21,6 +29,14 @@ if TYPE_CHECKING:
 # How long a committed transaction's last messages may take to become visible to
 # `read_committed` consumers (a broker writes the commit markers after it acknowledges).
 VISIBLE_WITHIN_SECONDS = 5.0
+# The longest a produce waits for room in the local queue: past `message.timeout.ms` (60 s)
+# every queued message has been delivered or failed.
+QUEUE_FULL_SECONDS = 90.0
+
+
+def transactional_id(topic: str) -> str:
+    """One per topic, whatever the partitions: two writers of a topic fence each other."""
+    return f"honey_duck-{topic}-{hashlib.sha1(topic.encode()).hexdigest()[:16]}"
 
 
 def produce_waiting(
@@ -30,12 +46,20 @@ def produce_waiting(
     value: str | bytes | None,
     headers: dict[str, str],
 ) -> None:
-    """Produce one message, waiting while the local queue is full."""
+    """Produce one message, waiting while the local queue is full (at most QUEUE_FULL_SECONDS:
+    queued messages time out before that, so a queue still full means no broker takes them)."""
+    deadline = time.monotonic() + QUEUE_FULL_SECONDS
     while True:
         try:
             producer.produce(topic, value=value, key=key, headers=headers)
             return
         except BufferError:
+            if time.monotonic() > deadline:
+                raise ConnectFailed(
+                    f"the producer's queue for topic {topic!r} stayed full for"
+                    f" {QUEUE_FULL_SECONDS:g} s: no broker takes its messages",
+                    transient=True,
+                ) from None
             producer.poll(0.05)
 
 
@@ -48,19 +72,18 @@ class Transactions:
     records: TopicRecords
 
     @contextmanager
-    def transaction(
-        self,
-        location: Topic,
-        partitions: seam.PartitionSlice | None,
-        mode: WriteMode = WriteMode.REPLACE,
-    ) -> Iterator[Any]:
-        """A transactional producer with its transaction begun; committed on success, then
-        checked visible to `read_committed` consumers (see `_check_visible`)."""
+    def transaction(self, location: Topic, mode: WriteMode = WriteMode.REPLACE) -> Iterator[Any]:
+        """A transactional producer that holds the topic, its transaction begun; committed on
+        success, then checked visible to `read_committed` consumers (see `_check_visible`).
+
+        The `transactional.id` is the topic's own: `init_transactions` fences every other
+        writer of the topic (its open transaction is aborted, a commit under way finishes
+        first), so what the caller reads of the topic after this yields is what it replaces.
+        """
         from confluent_kafka import KafkaError, KafkaException, Producer
 
-        label = partitions.label() if partitions is not None else ""
-        digest = hashlib.sha1(f"{location.name}\0{label}".encode()).hexdigest()[:16]
         lost: list[Any] = []  # every broker went away at some point
+        fatal: list[Any] = []  # what ended the producer (a fencing, a lost sequence)
         # the last offset delivered per (topic, partition), the schema record's included:
         # delivery reports come in order within a partition, so the last one is the highest
         last: dict[tuple[str, int], int] = {}
@@ -68,12 +91,14 @@ class Transactions:
         def on_error(error: Any) -> None:
             if error.code() == KafkaError._ALL_BROKERS_DOWN:
                 lost.append(error)
+            if error.fatal():  # confluent-kafka hands over the cause, not "_FATAL"
+                fatal.append(error)
 
         def on_delivery(error: Any, message: Any) -> None:
             if error is None:
                 last[message.topic(), message.partition()] = message.offset()
 
-        conf = self.target.producer_config(f"honey_duck-{location.name}-{digest}")
+        conf = self.target.producer_config(transactional_id(location.name))
         producer = Producer({**conf, "error_cb": on_error, "on_delivery": on_delivery})
         try:
             try:
@@ -89,6 +114,8 @@ class Transactions:
                 # that keeps no transaction state on disk commits only what came after): such
                 # a transaction is aborted and written again whole, never committed in part.
                 remaining = producer.flush(self.connection.timeout_seconds)
+                if fatal:
+                    raise fatal_error(fatal[0])
                 if lost or remaining:
                     raise ConnectFailed(
                         f"the connection to Kafka at {self.connection.where()} broke during the"
@@ -97,19 +124,28 @@ class Transactions:
                         + "; it is aborted and retried whole",
                         transient=True,
                     )
-            except BaseException:
+                self._commit(producer, location)
+                producer.close()  # nothing is left to abort or flush: it returns at once
+            except BaseException as exc:
                 # not committed, so nothing is visible; if the abort fails too, the next
                 # producer with this transactional.id (a retry) or the broker's timeout aborts it
                 with suppress(Exception):
                     producer.abort_transaction(self.connection.timeout_seconds)
+                fenced = next((e for e in fatal if is_fenced(e)), None)
+                if fenced is None and is_fenced(kafka_error(exc)):
+                    fenced = kafka_error(exc)
+                if fenced is not None and not isinstance(exc, OutcomeUnknown):
+                    raise WriterFenced(fenced_message(location.name, fenced)) from exc
                 raise
             finally:
                 self.records.producer = None
-            self._commit(producer, location)
         finally:
+            # after a failure never close(): it aborts and flushes without a bound (a dead
+            # broker hung it); what is queued is dropped, the producer goes with its last
+            # reference
             with suppress(Exception):
-                producer.purge()
-                producer.close()
+                producer.purge(in_queue=True, in_flight=True, blocking=False)
+            del producer
         self._check_visible(location, last, mode)
 
     def _commit(self, producer: Any, location: Topic) -> None:
@@ -119,6 +155,8 @@ class Transactions:
             producer.commit_transaction(self.connection.timeout_seconds)
         except KafkaException as exc:
             error = kafka_error(exc)
+            if is_fenced(error) or (error is not None and error.fatal()):
+                raise  # the caller says what fenced it
             if error is not None and error.txn_requires_abort():
                 with suppress(Exception):
                     producer.abort_transaction(self.connection.timeout_seconds)
