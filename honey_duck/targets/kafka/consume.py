@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -23,9 +23,26 @@ Message = tuple[bytes | None, bytes | None]  # a key and a value (None: a tombst
 
 def consume(
     connection: KafkaConnection, topic: str, on_missing: Callable[[], None] | None = None
-) -> Iterator[tuple[bytes | None, bytes | None]]:
+) -> Iterator[Message]:
     """(key, value) of every committed message of `topic`, from the beginning to the high
     watermarks taken now (`read_committed`: an open or aborted transaction is not seen)."""
+    for message in committed(connection, topic, on_missing):
+        yield message.key(), message.value()
+
+
+def header_of(connection: KafkaConnection, topic: str, key: bytes, header: str) -> str | None:
+    """The header `header` of the last message of `key` in `topic` (a whole read: for errors)."""
+    found = None
+    for message in committed(connection, topic):
+        if message.key() == key:
+            found = dict(message.headers() or []).get(header)
+    return None if found is None else found.decode(errors="replace")
+
+
+def committed(
+    connection: KafkaConnection, topic: str, on_missing: Callable[[], None] | None = None
+) -> Iterator[Any]:
+    """Every committed message of `topic` (confluent-kafka's Message), as `consume` reads."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException
     from confluent_kafka import TopicPartition as TP
 
@@ -73,7 +90,7 @@ def consume(
                 raise KafkaException(error)
             if partition not in ends:
                 continue
-            yield message.key(), message.value()
+            yield message
             if message.offset() >= ends[partition] - 1:
                 del ends[partition]
     finally:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from honey_duck.seam.records import RecordStore, SchemaRecord
 from honey_duck.targets.kafka.consume import consume, last_per_key
-from honey_duck.targets.kafka.transaction import produce_waiting
 
 if TYPE_CHECKING:
+    from honey_duck.targets.kafka.outbox import Outbox
     from honey_duck.targets.kafka.target import KafkaConnection
 
 
@@ -24,6 +24,7 @@ class TopicRecords(RecordStore):
         self.connection = connection
         self.schema_topic = schema_topic
         self.producer: Any = None  # the session's transactional producer, when writing
+        self.outbox: Outbox | None = None  # what sends through it
         self._cache: dict[str, dict[str, Any] | None] | None = None
 
     def documents(self) -> dict[str, dict[str, Any] | None]:
@@ -49,7 +50,7 @@ class TopicRecords(RecordStore):
         return None if doc is None else SchemaRecord.from_json(doc)
 
     def save(self, name: str, record: SchemaRecord, **extra: Any) -> None:
-        if self.producer is None:
+        if self.outbox is None:
             raise RuntimeError("schema records are saved inside a write's transaction")
         value = json.dumps(record.to_json(**extra), separators=(",", ":"))
-        produce_waiting(self.producer, self.schema_topic, name, value, {})
+        self.outbox.send_one(self.schema_topic, name, value)

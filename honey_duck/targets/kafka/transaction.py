@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from honey_duck.targets.kafka.errors import (
     is_fenced,
     kafka_error,
 )
+from honey_duck.targets.kafka.outbox import Outbox
 
 if TYPE_CHECKING:
     from honey_duck.targets.kafka.records import TopicRecords
@@ -29,38 +29,11 @@ if TYPE_CHECKING:
 # How long a committed transaction's last messages may take to become visible to
 # `read_committed` consumers (a broker writes the commit markers after it acknowledges).
 VISIBLE_WITHIN_SECONDS = 5.0
-# The longest a produce waits for room in the local queue: past `message.timeout.ms` (60 s)
-# every queued message has been delivered or failed.
-QUEUE_FULL_SECONDS = 90.0
 
 
 def transactional_id(topic: str) -> str:
     """One per topic, whatever the partitions: two writers of a topic fence each other."""
     return f"honey_duck-{topic}-{hashlib.sha1(topic.encode()).hexdigest()[:16]}"
-
-
-def produce_waiting(
-    producer: Any,
-    topic: str,
-    key: str | bytes | None,
-    value: str | bytes | None,
-    headers: dict[str, str],
-) -> None:
-    """Produce one message, waiting while the local queue is full (at most QUEUE_FULL_SECONDS:
-    queued messages time out before that, so a queue still full means no broker takes them)."""
-    deadline = time.monotonic() + QUEUE_FULL_SECONDS
-    while True:
-        try:
-            producer.produce(topic, value=value, key=key, headers=headers)
-            return
-        except BufferError:
-            if time.monotonic() > deadline:
-                raise ConnectFailed(
-                    f"the producer's queue for topic {topic!r} stayed full for"
-                    f" {QUEUE_FULL_SECONDS:g} s: no broker takes its messages",
-                    transient=True,
-                ) from None
-            producer.poll(0.05)
 
 
 class Transactions:
@@ -84,9 +57,6 @@ class Transactions:
 
         lost: list[Any] = []  # every broker went away at some point
         fatal: list[Any] = []  # what ended the producer (a fencing, a lost sequence)
-        # the last offset delivered per (topic, partition), the schema record's included:
-        # delivery reports come in order within a partition, so the last one is the highest
-        last: dict[tuple[str, int], int] = {}
 
         def on_error(error: Any) -> None:
             if error.code() == KafkaError._ALL_BROKERS_DOWN:
@@ -94,12 +64,12 @@ class Transactions:
             if error.fatal():  # confluent-kafka hands over the cause, not "_FATAL"
                 fatal.append(error)
 
-        def on_delivery(error: Any, message: Any) -> None:
-            if error is None:
-                last[message.topic(), message.partition()] = message.offset()
-
         conf = self.target.producer_config(transactional_id(location.name))
-        producer = Producer({**conf, "error_cb": on_error, "on_delivery": on_delivery})
+        producer = Producer({**conf, "error_cb": on_error})
+        # the outbox notes the last offset delivered per (topic, partition), the schema
+        # record's included, for the commit check
+        outbox = Outbox(producer)
+        aborted = False
         try:
             try:
                 producer.init_transactions(self.connection.timeout_seconds)
@@ -107,9 +77,9 @@ class Transactions:
                 raise connect_failed(self.connection.where(), exc) from None
             producer.begin_transaction()
             lost.clear()
-            self.records.producer = producer
+            self.records.producer, self.records.outbox = producer, outbox
             try:
-                yield producer
+                yield outbox
                 # A broker that restarted during the transaction may have forgotten it (one
                 # that keeps no transaction state on disk commits only what came after): such
                 # a transaction is aborted and written again whole, never committed in part.
@@ -131,6 +101,7 @@ class Transactions:
                 # producer with this transactional.id (a retry) or the broker's timeout aborts it
                 with suppress(Exception):
                     producer.abort_transaction(self.connection.timeout_seconds)
+                    aborted = True
                 fenced = next((e for e in fatal if is_fenced(e)), None)
                 if fenced is None and is_fenced(kafka_error(exc)):
                     fenced = kafka_error(exc)
@@ -138,15 +109,18 @@ class Transactions:
                     raise WriterFenced(fenced_message(location.name, fenced)) from exc
                 raise
             finally:
-                self.records.producer = None
+                self.records.producer, self.records.outbox = None, None
         finally:
-            # after a failure never close(): it aborts and flushes without a bound (a dead
-            # broker hung it); what is queued is dropped, the producer goes with its last
-            # reference
+            # close() only once the abort went through: it aborts and flushes without a bound
+            # (a dead broker hung it); otherwise what is queued is dropped and the producer
+            # goes with its last reference
             with suppress(Exception):
                 producer.purge(in_queue=True, in_flight=True, blocking=False)
+                if aborted:  # nothing is left to abort or flush: close() returns at once
+                    producer.close()
+            outbox.producer = None
             del producer
-        self._check_visible(location, last, mode)
+        self._check_visible(location, outbox.last, mode)
 
     def _commit(self, producer: Any, location: Topic) -> None:
         from confluent_kafka import KafkaException
