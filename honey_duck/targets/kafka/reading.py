@@ -10,6 +10,7 @@ import polars as pl
 
 from honey_duck import seam
 from honey_duck.targets.kafka.consume import consume, live_messages
+from honey_duck.targets.kafka.exact import refuse_inexact
 from honey_duck.targets.kafka.wire import decode
 
 if TYPE_CHECKING:
@@ -39,29 +40,33 @@ def scan_topic(
         raise KeyError(f"columns {missing} are not in topic {topic!r}")
     out = pl.Schema({c: schema[c] for c in wanted})
     predicate = partitions.predicate(schema) if partitions is not None else None
-    needed = list(dict.fromkeys(wanted + (partitions.columns if partitions else [])))
-    decoded = pl.Schema({c: schema[c] for c in needed})
 
-    def values() -> Iterator[Sequence[bytes] | pl.Series]:
+    def chunks() -> Iterator[tuple[pl.Series, pl.Series | None]]:
+        """(values, keys) a chunk at a time: the keys name a message the reader refuses."""
         messages = consume(connection, topic)
         if compact:
             for live in live_messages(messages, CHUNK):
-                yield live["value"]
+                yield live["value"], live["key"]
             return
-        chunk: list[bytes] = []
-        for _, value in messages:
+        values: list[bytes] = []
+        keys: list[bytes | None] = []
+        for key, value in messages:
             if value is not None:
-                chunk.append(value)
-            if len(chunk) >= CHUNK:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+                values.append(value)
+                keys.append(key)
+            if len(values) >= CHUNK:
+                yield pl.Series(values, dtype=pl.Binary), pl.Series(keys, dtype=pl.Binary)
+                values, keys = [], []
+        if values:
+            yield pl.Series(values, dtype=pl.Binary), pl.Series(keys, dtype=pl.Binary)
 
     def frames(batch_size: int | None) -> Iterator[pl.DataFrame]:
-        for chunk in values():
-            frame = decode(chunk, decoded)
-            del chunk
+        for values, keys in chunks():
+            # every column is decoded, whatever is asked for: the check needs whole messages
+            text = values.cast(pl.String)
+            frame = decode(text, schema)
+            refuse_inexact(text, frame, schema, keys, topic)
+            del values, text
             if predicate is not None:
                 frame = frame.filter(predicate)
             yield frame.select(wanted)

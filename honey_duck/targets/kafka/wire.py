@@ -72,16 +72,20 @@ def to_wire(name: str, dtype: pl.DataType) -> pl.Expr:
 
 
 def from_wire(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A column read from JSON (as `wire_type`), back to the type it was written with."""
+    """A column read from JSON (as `wire_type`), back to the type it was written with.
+
+    A text that does not convert becomes null here, never an error: the reader's exactness
+    check (`exact.py`) then refuses its message, naming the column and the key.
+    """
     col = seam.column(name)
     if isinstance(dtype, pl.Decimal | pl.Categorical | pl.Enum):
-        col = col.cast(dtype)
+        col = col.cast(dtype, strict=False)
     elif dtype == pl.Time:
-        col = col.str.to_time("%H:%M:%S%.9f")
+        col = col.str.to_time("%H:%M:%S%.9f", strict=False)
     elif dtype == pl.Binary:
-        col = col.str.decode("base64")
+        col = col.str.decode("base64", strict=False)
     elif isinstance(dtype, pl.Duration):
-        col = col.cast(dtype)
+        col = col.cast(dtype, strict=False)
     elif isinstance(dtype, pl.Datetime) and dtype.time_zone:
         col = col.dt.convert_time_zone(dtype.time_zone)
     return col.alias(name)
@@ -131,6 +135,9 @@ def decode(values: Sequence[bytes] | pl.Series, schema: pl.Schema) -> pl.DataFra
     if len(values) == 0:
         return pl.DataFrame(schema=schema)
     wire = pl.Struct({c: wire_type(t) for c, t in schema.items()})
-    text = pl.Series("v", values, dtype=pl.Binary).cast(pl.String)
+    if isinstance(values, pl.Series) and values.dtype == pl.String:
+        text = values
+    else:
+        text = pl.Series("v", values, dtype=pl.Binary).cast(pl.String)
     frame = text.str.json_decode(wire).struct.unnest()
     return frame.select(from_wire(c, t) for c, t in schema.items())
