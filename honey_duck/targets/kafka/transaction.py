@@ -105,6 +105,7 @@ class Transactions:
                 fenced = next((e for e in fatal if is_fenced(e)), None)
                 if fenced is None and is_fenced(kafka_error(exc)):
                     fenced = kafka_error(exc)
+                aborted = aborted or fenced is not None  # the broker is there: it fenced us
                 if fenced is not None and not isinstance(exc, OutcomeUnknown):
                     raise WriterFenced(fenced_message(location.name, fenced)) from exc
                 raise

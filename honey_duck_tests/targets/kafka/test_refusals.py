@@ -19,10 +19,10 @@ def test_an_oversized_message_on_a_new_topic_leaves_no_topic_and_no_record(
     topic = fresh_topic()
     huge = pl.DataFrame({"id": [7, 8, 9], "v": ["ok", "x" * 2_000_000, "ok"]})
     message = error_of(run(io, lambda: huge, metadata=keyed(topic)))
-    assert "max.message.bytes" in message and 'key {"id":8}' in message, message
-    assert "1 row" in message, message
     assert topic not in topics(kafka_server)
     assert schema_record(kafka_server, topic, SCHEMA_TOPIC) is None
+    assert "max.message.bytes" in message and 'key {"id":8}' in message, message
+    assert "1 row" in message, message
 
 
 def test_column_names_that_differ_only_in_case_are_refused_before_anything_is_created(

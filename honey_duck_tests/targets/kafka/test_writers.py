@@ -136,3 +136,22 @@ def test_a_whole_range_and_one_partition_at_once_give_a_serial_outcome(
         everything,  # the range alone
     ]
     assert found in serial, f"live ids {sorted(found)}: no serial order gives them"
+
+
+def test_a_fenced_writer_fails_saying_another_writer_took_the_topic(
+    io: KafkaIOManager, kafka_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = fresh_topic()
+    a = pl.DataFrame({"id": [1, 2], "v": "A"})
+    b = pl.DataFrame({"id": [2, 3], "v": "B"})
+    ran_a, ran_b = race(
+        monkeypatch,
+        lambda: run(io, lambda: a, metadata=keyed(topic)),
+        lambda: run(io, lambda: b, metadata=keyed(topic)),
+    )
+    # B took the topic while A waited to commit: A published nothing and says why
+    assert ran_b.success, error_of(ran_b)
+    assert not ran_a.success, "the writer whose topic was taken over committed anyway"
+    message = error_of(ran_a)
+    assert f"another writer of topic {topic!r}" in message and "nothing of this write" in message
+    assert by_id(kafka_server, topic) == {2: "B", 3: "B"}
