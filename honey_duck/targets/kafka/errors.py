@@ -46,8 +46,13 @@ class StoredChanged(RuntimeError):
 
 class WriterFenced(RuntimeError):
     """Another writer of the same topic started its transaction and fenced ours: nothing of
-    this write was published. Never retried, since a retry would fence the other writer in
-    turn and the two would take the topic from each other."""
+    this write was published. `retry` once that writer has committed (the write then goes on
+    top of it, as if the two had run one after the other); a retry before would fence the other
+    writer in turn, and the two would take the topic from each other."""
+
+    def __init__(self, message: str, retry: bool = False) -> None:
+        super().__init__(message)
+        self.retry = retry
 
 
 def kafka_error(exc: BaseException) -> Any:
@@ -104,7 +109,5 @@ def fenced_message(topic: str, error: Any) -> str:
     """What a person reads when another writer of `topic` took it over mid-write."""
     return (
         f"another writer of topic {topic!r} started its own transaction on the topic and"
-        f" fenced this one (Kafka: {error.str()}); nothing of this write was published, since"
-        " writers of one topic take turns: run it again once the other writer is done if this"
-        " data should be the topic's"
+        f" fenced this one (Kafka: {error.str()}); nothing of this write was published"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -12,7 +14,7 @@ from honey_duck.seam import Session, Write, WriteMode
 from honey_duck.seam.records import RecordedSchema, SchemaRecord
 from honey_duck.targets.kafka import checks, reading
 from honey_duck.targets.kafka.consume import consume, header_of, live_messages
-from honey_duck.targets.kafka.errors import StoredChanged, connect_failed
+from honey_duck.targets.kafka.errors import StoredChanged, WriterFenced, connect_failed
 from honey_duck.targets.kafka.records import TopicRecords
 from honey_duck.targets.kafka.topics import Topics
 from honey_duck.targets.kafka.transaction import Transactions
@@ -23,6 +25,11 @@ if TYPE_CHECKING:
     from honey_duck.targets.kafka.target import KafkaTarget, Topic
 
 Tombstones = Literal["all", "slice", "none"]
+# How long a fenced writer waits for the writer that took its topic to commit (a real broker
+# aborts a transaction left open longer than transaction.timeout.ms, 60 s), and how often it
+# looks at the schema record meanwhile
+FENCED_WAIT_SECONDS = 90.0
+FENCED_POLL_SECONDS = 0.5
 
 
 class KafkaSession(Transactions, RecordedSchema, Session):
@@ -74,11 +81,31 @@ class KafkaSession(Transactions, RecordedSchema, Session):
         if configs is None:
             self.topics.create(topic.name, policy, self.target.partitions)
         count = self.topics.partition_count(topic.name)
+        seen = [self.records.document(topic.name)]  # the record as this write last saw it
+        try:
+            return self._write_taken(write, tombstones, keys, key_of, frame, count, seen)
+        except WriterFenced as fenced:
+            raise self._after_fenced(topic, seen[-1], fenced) from fenced
 
+    def _write_taken(
+        self,
+        write: Write,
+        tombstones: Tombstones,
+        keys: list[str],
+        key_of: pl.Expr,
+        frame: pl.LazyFrame,
+        count: int,
+        seen: list[dict[str, Any] | None],
+    ) -> int:
+        """The write itself, in a transaction that holds the topic."""
+        topic: Topic = write.location
+        compact = self.target.cleanup_policy == "compact"
+        schema = pl.Schema(write.schema)
         with self.transaction(topic, write.settings.mode) as outbox:
             # the topic is ours from here on (any other writer of it fenced, or committed):
             # only now are its record and live keys read, so that they are what is replaced
             doc = self._unchanged_record(topic, write)
+            seen.append(doc or None)
             if checks.message_keys(topic.name, write, doc, compact) != keys:
                 raise StoredChanged(f"the keys of topic {topic.name!r} changed meanwhile")
             live: set[bytes] = set()
@@ -158,12 +185,39 @@ class KafkaSession(Transactions, RecordedSchema, Session):
         for part, n in write.checked.rows_by_part.items():
             parts[part] = n if compact else int(parts.get(part, 0)) + n
         total = rows if write.partitions is None or not compact else None
+        # `write` makes every record unique: a fenced writer sees the new one come
         self.records.save(
-            topic.name, SchemaRecord(schema, tuple(keys)), rows=total, rows_by_part=parts
+            topic.name,
+            SchemaRecord(schema, tuple(keys)),
+            rows=total,
+            rows_by_part=parts,
+            run_id=write.run.run_id,
+            write=uuid.uuid4().hex[:16],
         )
         if write.partitions is not None and mode is WriteMode.APPEND:
             return sum(int(parts.get(k, 0)) for k in write.partitions.keys)
         return rows
+
+    def _after_fenced(
+        self, topic: Topic, seen: dict[str, Any] | None, fenced: WriterFenced
+    ) -> WriterFenced:
+        """Wait (at most FENCED_WAIT_SECONDS) for the writer that took the topic to commit, seen
+        as a new schema record: this write may then be retried on top of it."""
+        deadline = time.monotonic() + FENCED_WAIT_SECONDS
+        while True:
+            self.records.forget()
+            if self.records.document(topic.name) != seen:
+                return WriterFenced(
+                    f"{fenced}; that writer has committed since, so this write goes again on"
+                    " top of it",
+                    retry=True,
+                )
+            if time.monotonic() > deadline:
+                return WriterFenced(
+                    f"{fenced}; that writer has not committed within {FENCED_WAIT_SECONDS:g} s:"
+                    " run this write again once it is done, if this data should be the topic's"
+                )
+            time.sleep(FENCED_POLL_SECONDS)
 
     # -- what is stored ----------------------------------------------------------------------
 

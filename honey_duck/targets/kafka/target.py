@@ -31,6 +31,7 @@ from honey_duck.targets.kafka.consume import consume, live_messages
 from honey_duck.targets.kafka.errors import (
     CommitNotVisible,
     StoredChanged,
+    WriterFenced,
     kafka_error,
     transient_error,
 )
@@ -166,6 +167,8 @@ class KafkaTarget(Target):
             return exc.transient
         if isinstance(exc, CommitNotVisible | StoredChanged):  # a new transaction redoes it
             return True
+        if isinstance(exc, WriterFenced):  # once the writer that took the topic committed
+            return exc.retry
         return transient_error(kafka_error(exc))
 
     def secrets(self) -> Sequence[str | None]:

@@ -138,8 +138,11 @@ def test_a_whole_range_and_one_partition_at_once_give_a_serial_outcome(
     assert found in serial, f"live ids {sorted(found)}: no serial order gives them"
 
 
-def test_a_fenced_writer_fails_saying_another_writer_took_the_topic(
-    io: KafkaIOManager, kafka_server: str, monkeypatch: pytest.MonkeyPatch
+def test_a_fenced_writer_waits_for_the_other_and_goes_again_on_top_of_it(
+    io: KafkaIOManager,
+    kafka_server: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     topic = fresh_topic()
     a = pl.DataFrame({"id": [1, 2], "v": "A"})
@@ -149,9 +152,29 @@ def test_a_fenced_writer_fails_saying_another_writer_took_the_topic(
         lambda: run(io, lambda: a, metadata=keyed(topic)),
         lambda: run(io, lambda: b, metadata=keyed(topic)),
     )
-    # B took the topic while A waited to commit: A published nothing and says why
+    # B took the topic while A waited to commit; A waited for B's commit, then went again
+    assert ran_b.success, error_of(ran_b)
+    assert ran_a.success, error_of(ran_a)
+    logged = capfd.readouterr().err
+    assert f"another writer of topic {topic!r}" in logged and "goes again on top" in logged
+    assert by_id(kafka_server, topic) == {1: "A", 2: "A"}  # B, then A: a serial order
+
+
+def test_a_fenced_writer_without_retries_fails_saying_another_writer_took_the_topic(
+    kafka_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    io = KafkaIOManager(connection=KafkaConnection(bootstrap_servers=kafka_server), retries=0)
+    topic = fresh_topic()
+    a = pl.DataFrame({"id": [1, 2], "v": "A"})
+    b = pl.DataFrame({"id": [2, 3], "v": "B"})
+    ran_a, ran_b = race(
+        monkeypatch,
+        lambda: run(io, lambda: a, metadata=keyed(topic)),
+        lambda: run(io, lambda: b, metadata=keyed(topic)),
+    )
     assert ran_b.success, error_of(ran_b)
     assert not ran_a.success, "the writer whose topic was taken over committed anyway"
     message = error_of(ran_a)
-    assert f"another writer of topic {topic!r}" in message and "nothing of this write" in message
+    assert f"another writer of topic {topic!r}" in message, message
+    assert "nothing of this write was published" in message, message
     assert by_id(kafka_server, topic) == {2: "B", 3: "B"}
