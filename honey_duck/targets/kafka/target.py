@@ -5,11 +5,12 @@ per key, so it can be replaced (every row keyed, plus a tombstone for each live 
 data lacks), re-run per partition (tombstones only for live keys whose last value lies in the
 slice) and upserted (keyed rows only); every asset written there gives `upsert_keys`, which
 are the message key. A topic that deletes by age keeps every message: it is appended to, and
-nothing else. Either way a write is one transaction, and a failed write leaves nothing visible
-to `read_committed` consumers.
+nothing else. Either way a write is one transaction that holds the topic (writers of one topic
+take turns), and a failed write leaves nothing visible to `read_committed` consumers.
 
-The modules: `wire` (the JSON values), `consume` (reading a topic), `records` (the schema
-topic), `transaction` (the producer and its commit check), `session` (the verbs), `errors`.
+The modules: `wire` (the JSON values), `checks` (what a write refuses), `session` (the verbs),
+`transaction` and `outbox` (the producer, its commit check), `topics` (the AdminClient),
+`records` (the schema topic), `consume`, `reading` and `exact` (reading back), `errors`.
 """
 
 from __future__ import annotations
