@@ -178,3 +178,27 @@ def test_a_fenced_writer_without_retries_fails_saying_another_writer_took_the_to
     assert f"another writer of topic {topic!r}" in message, message
     assert "nothing of this write was published" in message, message
     assert by_id(kafka_server, topic) == {2: "B", 3: "B"}
+
+
+def test_two_partitions_written_at_once_by_two_runs_are_both_kept(
+    io: KafkaIOManager, kafka_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = fresh_topic()
+    metadata = keyed(topic, partition_expr="d")
+
+    def month(number: int) -> Callable[[], dg.ExecuteInProcessResult]:
+        return lambda: run(
+            io,
+            lambda: months([number], f"m{number}"),
+            metadata=metadata,
+            partitions_def=MONTHLY,
+            partition_key=f"2024-0{number}-01",
+        )
+
+    ran_a, ran_b = race(monkeypatch, month(1), month(2))
+    assert ran_a.success, error_of(ran_a)
+    assert ran_b.success, error_of(ran_b)
+    found = sorted((v["id"], v["c"]) for v in live(kafka_server, topic).values())
+    assert found == [(10, "m1"), (11, "m1"), (20, "m2"), (21, "m2")]
+    record = schema_record(kafka_server, topic, SCHEMA_TOPIC)
+    assert record is not None and record["rows_by_part"] == {"2024-01-01": 2, "2024-02-01": 2}
