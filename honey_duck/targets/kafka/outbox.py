@@ -16,6 +16,9 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import polars as pl
+
+from honey_duck import seam
 from honey_duck.seam.faults import ConnectFailed
 
 POLL_EVERY = 10_000
@@ -109,3 +112,15 @@ class Outbox:
                         f" {QUEUE_FULL_SECONDS:g} s: no broker takes its messages",
                         transient=True,
                     ) from None
+
+
+def partition_header(partitions: seam.PartitionSlice | None, schema: pl.Schema) -> pl.Expr:
+    """Each row's partition key (for the `partition` header), or an empty string."""
+    if partitions is None:
+        return pl.lit("")
+    if len(partitions.parts) == 1:
+        return pl.lit(partitions.parts[0].key)
+    chain: Any = pl
+    for part in partitions.parts:
+        chain = chain.when(part.predicate(schema)).then(pl.lit(part.key))
+    return chain.otherwise(pl.lit(""))

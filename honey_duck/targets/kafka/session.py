@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,21 +14,16 @@ from honey_duck.seam.records import RecordedSchema, SchemaRecord
 from honey_duck.targets.kafka import checks, reading
 from honey_duck.targets.kafka.consume import consume, header_of, live_messages
 from honey_duck.targets.kafka.errors import StoredChanged, WriterFenced, connect_failed
+from honey_duck.targets.kafka.outbox import Outbox, partition_header
 from honey_duck.targets.kafka.records import TopicRecords
 from honey_duck.targets.kafka.topics import Topics
 from honey_duck.targets.kafka.transaction import Transactions
 from honey_duck.targets.kafka.wire import decode, json_values
 
 if TYPE_CHECKING:
-    from honey_duck.targets.kafka.outbox import Outbox
     from honey_duck.targets.kafka.target import KafkaTarget, Topic
 
 Tombstones = Literal["all", "slice", "none"]
-# How long a fenced writer waits for the writer that took its topic to commit (a real broker
-# aborts a transaction left open longer than transaction.timeout.ms, 60 s), and how often it
-# looks at the schema record meanwhile
-FENCED_WAIT_SECONDS = 90.0
-FENCED_POLL_SECONDS = 0.5
 
 
 class KafkaSession(Transactions, RecordedSchema, Session):
@@ -85,7 +79,7 @@ class KafkaSession(Transactions, RecordedSchema, Session):
         try:
             return self._write_taken(write, tombstones, keys, key_of, frame, count, seen)
         except WriterFenced as fenced:
-            raise self._after_fenced(topic, seen[-1], fenced) from fenced
+            raise self.after_fenced(topic, seen[-1], fenced) from fenced
 
     def _write_taken(
         self,
@@ -138,7 +132,7 @@ class KafkaSession(Transactions, RecordedSchema, Session):
     ) -> None:
         """Produce every row; a live key written again needs no tombstone and leaves `live`."""
         run_id = write.run.run_id
-        part_of = _part_expr(write.partitions, schema)
+        part_of = partition_header(write.partitions, schema)
         # one headers dict per partition key, reused for its every message
         headers_for: dict[str, dict[str, str]] = {}
 
@@ -197,27 +191,6 @@ class KafkaSession(Transactions, RecordedSchema, Session):
         if write.partitions is not None and mode is WriteMode.APPEND:
             return sum(int(parts.get(k, 0)) for k in write.partitions.keys)
         return rows
-
-    def _after_fenced(
-        self, topic: Topic, seen: dict[str, Any] | None, fenced: WriterFenced
-    ) -> WriterFenced:
-        """Wait (at most FENCED_WAIT_SECONDS) for the writer that took the topic to commit, seen
-        as a new schema record: this write may then be retried on top of it."""
-        deadline = time.monotonic() + FENCED_WAIT_SECONDS
-        while True:
-            self.records.forget()
-            if self.records.document(topic.name) != seen:
-                return WriterFenced(
-                    f"{fenced}; that writer has committed since, so this write goes again on"
-                    " top of it",
-                    retry=True,
-                )
-            if time.monotonic() > deadline:
-                return WriterFenced(
-                    f"{fenced}; that writer has not committed within {FENCED_WAIT_SECONDS:g} s:"
-                    " run this write again once it is done, if this data should be the topic's"
-                )
-            time.sleep(FENCED_POLL_SECONDS)
 
     # -- what is stored ----------------------------------------------------------------------
 
@@ -298,15 +271,3 @@ class KafkaSession(Transactions, RecordedSchema, Session):
         return reading.scan_topic(
             self.connection, location.name, record.schema, compact, columns, partitions
         )
-
-
-def _part_expr(partitions: seam.PartitionSlice | None, schema: pl.Schema) -> pl.Expr:
-    """Each row's partition key (for the `partition` header), or an empty string."""
-    if partitions is None:
-        return pl.lit("")
-    if len(partitions.parts) == 1:
-        return pl.lit(partitions.parts[0].key)
-    chain: Any = pl
-    for part in partitions.parts:
-        chain = chain.when(part.predicate(schema)).then(pl.lit(part.key))
-    return chain.otherwise(pl.lit(""))

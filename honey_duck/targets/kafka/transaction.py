@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
 # How long a committed transaction's last messages may take to become visible to
 # `read_committed` consumers (a broker writes the commit markers after it acknowledges).
 VISIBLE_WITHIN_SECONDS = 5.0
+# How long a fenced writer waits for the writer that took its topic to commit (a real broker
+# aborts a transaction left open longer than transaction.timeout.ms, 60 s), and how often it
+# looks at the schema record meanwhile
+FENCED_WAIT_SECONDS = 90.0
+FENCED_POLL_SECONDS = 0.5
 
 
 def transactional_id(topic: str) -> str:
@@ -179,3 +185,24 @@ class Transactions:
                 " its rows are missing"
             )
         raise CommitNotVisible(f"{said}; the {mode.value} is retried whole (it rewrites every row)")
+
+    def after_fenced(
+        self, topic: Topic, seen: dict[str, Any] | None, fenced: WriterFenced
+    ) -> WriterFenced:
+        """Wait (at most FENCED_WAIT_SECONDS) for the writer that took the topic to commit, seen
+        as a new schema record: this write may then be retried on top of it."""
+        deadline = time.monotonic() + FENCED_WAIT_SECONDS
+        while True:
+            self.records.forget()
+            if self.records.document(topic.name) != seen:
+                return WriterFenced(
+                    f"{fenced}; that writer has committed since, so this write goes again on"
+                    " top of it",
+                    retry=True,
+                )
+            if time.monotonic() > deadline:
+                return WriterFenced(
+                    f"{fenced}; that writer has not committed within {FENCED_WAIT_SECONDS:g} s:"
+                    " run this write again once it is done, if this data should be the topic's"
+                )
+            time.sleep(FENCED_POLL_SECONDS)
