@@ -68,8 +68,7 @@ def manager(out: Path) -> object:
 def ours_producer() -> Mapping[str, str]:
     """In the parent: the producer configuration ours uses (idempotent, acks=all, lz4, linger,
     batch size, queue limits), without its transactional id, for the bare producer."""
-    settings = manager(Path("unused")).settings()  # type: ignore[attr-defined]
-    producer = dict(settings.producer("unused"))
+    producer = dict(manager(Path("unused")).target().producer_config("unused"))
     producer.pop("transactional.id")
     return {PRODUCER_VAR: json.dumps(producer)}
 
