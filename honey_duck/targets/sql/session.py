@@ -23,7 +23,8 @@ import pyarrow as pa
 from honey_duck import seam
 from honey_duck.seam import Session, Write
 from honey_duck.seam.faults import OutcomeUnknown
-from honey_duck.targets.sql.dialect import Column, Cursor, Dialect, Table, slice_predicate
+from honey_duck.targets.sql.dialect import Column, Cursor, Definitions, Dialect, Table
+from honey_duck.targets.sql.slices import slice_predicate
 
 Loader = Callable[[Cursor, Table, pl.LazyFrame, bool], None]
 """Loads a frame's rows into an existing table (a temporary one when the flag is set)."""
@@ -123,20 +124,21 @@ class SqlSession(Session):
         # table, and building them once after loading is faster than keeping them up per row.
         self.cursor.execute(d.create_table(stage, types))
         self.load(self.cursor, stage, frame, False)
-        has_primary, kept = False, []
+        kept = Definitions([])
         if write.stored is not None:
             # The old table's keys and indexes (an earlier upsert's primary key, an index made
             # by hand) belong to the table, not to this write's settings: keep them.
-            has_primary, kept = d.lift_definitions(self.cursor, table)
+            kept = d.keys_and_indexes(self.cursor, table)
+            d.drop_indexes_blocking_rename(self.cursor, table)
             old = Table(table.schema, f"_hd_old_{uuid.uuid4().hex[:12]}")
             self.cursor.execute(d.rename(table, old.name))
             self.cursor.execute(d.rename(stage, table.name))
             self.cursor.execute(d.drop(old))
         else:
             self.cursor.execute(d.rename(stage, table.name))
-        for statement in kept:
+        for statement in kept.statements:
             self.cursor.execute(statement)
-        if write.settings.keys and not has_primary:
+        if write.settings.keys and not kept.has_primary_key:
             self.cursor.execute(d.add_primary_key(table, write.settings.keys))
         return self._count(table, None, write.incoming)
 
