@@ -68,6 +68,13 @@ class PostgresDialect(Dialect):
         col = self.quote(name)
         if sql_type == "interval":
             return f"(EXTRACT(EPOCH FROM {col}) * 1000000)::bigint", pl.Duration("us")
+        if sql_type == "interval[]":  # ADBC hands intervals over in a type polars cannot read
+            items = (
+                f"SELECT (EXTRACT(EPOCH FROM item) * 1000000)::bigint"
+                f" FROM unnest({col}) WITH ORDINALITY AS items(item, n) ORDER BY n"
+            )
+            micros = f"CASE WHEN {col} IS NULL THEN NULL ELSE ARRAY({items}) END"
+            return micros, pl.List(pl.Duration("us"))
         if sql_type in ("jsonb", "json"):
             return f"{col}::text", pl.Struct({})  # decoded from JSON text on the way out
         if sql_type.startswith("numeric"):  # ADBC hands NUMERIC over as text, cast back here

@@ -79,14 +79,23 @@ class DuckDBDialect(Dialect):
         return None
 
     def read_column(self, name: str, sql_type: str) -> tuple[str, pl.DataType | None]:
-        col = self.quote(name)
+        return self._read(self.quote(name), sql_type)
+
+    def _read(self, expr: str, sql_type: str) -> tuple[str, pl.DataType | None]:
+        if sql_type.endswith("[]"):  # each item as an item of that type reads
+            item, dtype = self._read("item", sql_type[:-2])
+            if dtype is None:
+                return expr, None
+            if item == "item":
+                return expr, pl.List(dtype)
+            return f"list_transform({expr}, lambda item: {item})", pl.List(dtype)
         if sql_type == "INTERVAL":
-            return f"CAST(epoch({col}) * 1000000 AS BIGINT)", pl.Duration("us")
+            return _microseconds(expr), pl.Duration("us")
         if sql_type == "JSON":
-            return f"CAST({col} AS VARCHAR)", pl.Struct({})
+            return f"CAST({expr} AS VARCHAR)", pl.Struct({})
         if sql_type == "TIMESTAMP WITH TIME ZONE":  # DuckDB says Etc/UTC; PostgreSQL says UTC
-            return col, pl.Datetime("us", "UTC")
-        return col, None
+            return expr, pl.Datetime("us", "UTC")
+        return expr, None
 
     def stored_columns(self, cursor: Cursor, table: Table) -> dict[str, str] | None:
         cursor.execute(
@@ -129,6 +138,14 @@ class DuckDBDialect(Dialect):
             [table.schema, table.name],
         )
         return any(set(row[0]) == set(keys) for row in cursor.fetchall())
+
+
+def _microseconds(interval: str) -> str:
+    """An INTERVAL as whole microseconds, exactly: polars cannot read DuckDB's intervals, and
+    `epoch()` is a double, which cuts microseconds from durations of more than 285 years."""
+    parts = {"month": 30 * 86_400_000_000, "day": 86_400_000_000, "hour": 3_600_000_000}
+    parts |= {"minute": 60_000_000, "microseconds": 1}  # `microseconds`: the seconds too
+    return "(" + " + ".join(f"datepart('{p}', {interval}) * {n}" for p, n in parts.items()) + ")"
 
 
 class StandInTarget(SqlTarget):
