@@ -121,7 +121,8 @@ class Staging:
                 )
 
     def sweep(self, now: datetime | None = None) -> list[str]:
-        """Delete staged files older than `stale_after_hours` (a killed writer's); their keys.
+        """Delete what killed writers left: staged files, and uploads of a file never
+        finished, older than `stale_after_hours`; their keys.
 
         Only keys in staging's own layout (`<prefix>/<32 hex>/part-<n>.parquet`) are touched,
         so a prefix shared with other files loses nothing else.
@@ -137,6 +138,17 @@ class Staging:
         ]
         if stale:
             self.unstage(stale)
+        # a writer killed mid-upload leaves a multipart upload that no listing shows
+        s3 = self.config.s3.client()
+        pages = s3.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.config.bucket, Prefix=f"{base}/"
+        )
+        for upload in (u for page in pages for u in page.get("Uploads", [])):
+            if upload["Initiated"] < cutoff and layout.match(upload["Key"]):
+                s3.abort_multipart_upload(
+                    Bucket=self.config.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+                stale.append(upload["Key"])
         return stale
 
     def _listed(self, prefix: str) -> list[str]:
