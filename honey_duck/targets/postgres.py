@@ -217,7 +217,15 @@ class PostgresTarget(SqlTarget):
 
 
 class PostgresIOManager(SqlIOManager):
-    """Writes polars frames to PostgreSQL tables: binary COPY, staging, one transaction."""
+    """Writes polars frames to PostgreSQL tables: binary COPY, staging, one transaction.
+
+    Example::
+
+        PostgresIOManager(
+            connection=PostgresConfig(host="db", password=dg.EnvVar("PGPASSWORD")),
+            default_schema="analytics",
+        )
+    """
 
     connection: PostgresConfig = Field(
         default_factory=PostgresConfig, description="Where the server is; password via EnvVar."

@@ -231,9 +231,13 @@ def test_upserts_use_delete_using_and_a_failed_load_keeps_the_old_table(
     assert run(io, lambda: first, metadata=upsert).success
     result = run(io, lambda: pl.DataFrame({"id": [2, 3], "v": ["B", "c"]}), metadata=upsert)
     assert result.success, error_of(result)
-    too_long = pl.DataFrame({"id": [4], "v": ["x" * 70_000]})  # over VARCHAR(65535) on load
-    failed = run(io, lambda: too_long, metadata=upsert)
-    assert "at most 65,535 bytes" in error_of(failed)  # refused before anything is staged
+    too_long = pl.DataFrame({"id": [4], "v": ["x" * 70_000]})  # over VARCHAR(65535)
+    refused = run(io, lambda: too_long, metadata=upsert)
+    assert "at most 65,535 bytes" in error_of(refused)  # refused before anything is staged
+    with psycopg.connect(postgres_server, autocommit=True) as connection:  # one the load breaks
+        connection.execute(f'ALTER TABLE "{schema}"."table" ADD CONSTRAINT small CHECK (id < 4)')
+    failed = run(io, lambda: pl.DataFrame({"id": [4], "v": ["d"]}), metadata=upsert)
+    assert "small" in error_of(failed)
     with psycopg.connect(postgres_server) as connection:
         rows = connection.execute(f'SELECT id, v FROM "{schema}"."table" ORDER BY id').fetchall()
     assert rows == [(1, "a"), (2, "B"), (3, "c")]

@@ -88,7 +88,7 @@ def value_refusals(dialect: Dialect, schema: pl.Schema) -> list[seam.Refusal]:
         column = seam.column(name)
         json = dialect.stores_as_json(dtype)
         for why, rule in nested if json else native:
-            bad = dtypes.any_leaf(column, dtype, rule)
+            bad = dtypes.any_leaf(column, dtype, lambda e, t, rule=rule: rule(e, _instance(t)))
             if bad is not None:
                 found.append(seam.Refusal(name, bad, why))
         if not limits.keeps_nul and (bad := _holds_nul(name, dtype, json)) is not None:
@@ -100,12 +100,25 @@ def value_refusals(dialect: Dialect, schema: pl.Schema) -> list[seam.Refusal]:
     return found
 
 
+def _instance(dtype: pl.DataType) -> pl.DataType:
+    """A type written as its class (`pl.List(pl.String)` holds the class) as an instance."""
+    if isinstance(dtype, type):
+        try:
+            return dtype()
+        except TypeError:  # a class that needs parameters (Enum): its class is all we know
+            return dtype
+    return dtype
+
+
 def _text(dtype: pl.DataType) -> bool:
-    return isinstance(dtype, pl.String | pl.Categorical | pl.Enum)
+    return isinstance(_instance(dtype), pl.String | pl.Categorical | pl.Enum)
 
 
 def _holds_nul(name: str, dtype: pl.DataType, json: bool) -> pl.Expr | None:
-    if json:  # field names too: JSON text escapes a NUL anywhere in it as \u0000
+    if json:
+        if not any(_text(t) or isinstance(t, pl.Struct) for t in dtypes.walk(dtype)):
+            return None  # no text, no field names: nothing a NUL could be in
+        # JSON text escapes a NUL anywhere in it, a field name too, as \u0000
         return json_text(name, dtype).str.contains("\\u0000", literal=True)
     return dtypes.any_leaf(
         seam.column(name),
