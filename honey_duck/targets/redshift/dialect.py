@@ -20,7 +20,7 @@ MAX_VARCHAR = 65_535  # bytes of UTF-8, not characters
 MAX_VARBYTE = 1_024_000
 
 REDSHIFT = Limits(
-    dates=Range(-JULIAN_1970, 106_762_939, "from 4713 BC to 294276 AD"),
+    dates=Range(-JULIAN_1970, 106_762_939, "from 4714-11-24 BC to 294276-12-31"),
     timestamps=POSTGRES.timestamps,
     text_bytes=MAX_VARCHAR,
     binary_bytes=MAX_VARBYTE,

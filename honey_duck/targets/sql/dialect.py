@@ -136,6 +136,9 @@ class Dialect:
         """Why a type cannot travel inside a JSON value, or None when it can."""
         if dtype == pl.Binary:
             return f"{self.name} keeps nested values as JSON, which has no form for binary"
+        names = [f.name for f in dtype.fields] if isinstance(dtype, pl.Struct) else []
+        if not self.limits.keeps_nul and any("\0" in name for name in names):
+            return f"a field name holds the NUL character, which {self.name} JSON cannot hold"
         return None
 
     def array_type(self, item_type: str) -> str:

@@ -44,9 +44,11 @@ class Limits:
 
 
 POSTGRES = Limits(
-    dates=Range(-JULIAN_1970, 2_145_042_905, "from 4713 BC to 5874897 AD"),
+    dates=Range(-JULIAN_1970, 2_145_042_905, "from 4714-11-24 BC to 5874897-12-31"),
     # the upper end is polars' own: PostgreSQL's (294276 AD) lies beyond 64-bit microseconds
-    timestamps=Range(-JULIAN_1970 * 86_400_000_000, MICROSECONDS, "from 4713 BC to 294247 AD"),
+    timestamps=Range(
+        -JULIAN_1970 * 86_400_000_000, MICROSECONDS, "from 4714-11-24 BC to 294247-01-10"
+    ),
 )
 
 LeafRule = Callable[[pl.Expr, pl.DataType], pl.Expr | None]
@@ -91,7 +93,7 @@ def value_refusals(dialect: Dialect, schema: pl.Schema) -> list[seam.Refusal]:
             bad = dtypes.any_leaf(column, dtype, lambda e, t, rule=rule: rule(e, _instance(t)))
             if bad is not None:
                 found.append(seam.Refusal(name, bad, why))
-        if not limits.keeps_nul and (bad := _holds_nul(name, dtype, json)) is not None:
+        if not limits.keeps_nul and (bad := _holds_nul(name, dtype)) is not None:
             found.append(seam.Refusal(name, bad, f"{server} text cannot hold the NUL character"))
         if json and limits.json_bytes is not None:
             too_big = json_text(name, dtype).str.len_bytes() > limits.json_bytes
@@ -114,12 +116,9 @@ def _text(dtype: pl.DataType) -> bool:
     return isinstance(_instance(dtype), pl.String | pl.Categorical | pl.Enum)
 
 
-def _holds_nul(name: str, dtype: pl.DataType, json: bool) -> pl.Expr | None:
-    if json:
-        if not any(_text(t) or isinstance(t, pl.Struct) for t in dtypes.walk(dtype)):
-            return None  # no text, no field names: nothing a NUL could be in
-        # JSON text escapes a NUL anywhere in it, a field name too, as \u0000
-        return json_text(name, dtype).str.contains("\\u0000", literal=True)
+def _holds_nul(name: str, dtype: pl.DataType) -> pl.Expr | None:
+    """Text holding NUL anywhere in the column, inside lists and structs too (a field name
+    holding one is refused with the type, `Dialect.json_problem`)."""
     return dtypes.any_leaf(
         seam.column(name),
         dtype,

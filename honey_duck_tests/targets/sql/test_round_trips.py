@@ -68,3 +68,12 @@ def test_long_durations_read_back_to_the_microsecond(manager: SqlIOManager) -> N
     back = _round_trip(manager, frame)
     assert back.schema == frame.schema
     assert back["took"].to_physical().to_list() == micros
+
+
+def test_text_that_only_looks_like_an_escaped_nul_lands(manager: SqlIOManager) -> None:
+    """A backslash, `u0000` inside a struct is six characters, not NUL: it used to be refused,
+    since its JSON text (`\\\\u0000`) holds `\\u0000`."""
+    frame = pl.DataFrame({"s": [{"v": "\\u0000"}], "l": [["\\u0000"]]})
+    back = _round_trip(manager, frame)
+    assert back["s"].to_list() == [{"v": "\\u0000"}]
+    assert back["l"].to_list() == [["\\u0000"]]
