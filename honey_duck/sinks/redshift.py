@@ -6,7 +6,7 @@ from honey_duck.connections import PostgresConfig, S3Config
 from honey_duck.environments import Environment
 from honey_duck.sinks import _files, postgres
 from honey_duck.sinks._group import sink_assets
-from honey_duck.targets.redshift import RedshiftIOManager
+from honey_duck.targets.redshift import RedshiftIOManager, RedshiftStaging
 from honey_duck.targets.standin import StandInIOManager
 
 TESTED_AGAINST = (
@@ -29,16 +29,18 @@ def dev(env: Environment) -> RedshiftIOManager:
     return RedshiftIOManager(
         engine="postgres",
         connection=PostgresConfig.from_url(env.setting(postgres.URL)),
-        s3_bucket=env.setting(_files.BUCKET),
-        s3_prefix="redshift/staging",
-        s3=_files.dev_s3(env),
+        staging=RedshiftStaging(
+            bucket=env.setting(_files.BUCKET), prefix="redshift/staging", s3=_files.dev_s3(env)
+        ),
     )
 
 
 def prod(env: Environment) -> RedshiftIOManager:
     return RedshiftIOManager(
         connection=postgres.prod_connection("HONEY_DUCK_REDSHIFT", port=5439),
-        iam_role=dg.EnvVar("HONEY_DUCK_REDSHIFT_IAM_ROLE"),
-        s3_bucket=dg.EnvVar("HONEY_DUCK_REDSHIFT_STAGING_BUCKET"),
-        s3=S3Config(),  # the AWS SDK's own credentials chain
+        staging=RedshiftStaging(
+            iam_role=dg.EnvVar("HONEY_DUCK_REDSHIFT_IAM_ROLE"),
+            bucket=dg.EnvVar("HONEY_DUCK_REDSHIFT_STAGING_BUCKET"),
+            s3=S3Config(),  # the AWS SDK's own credentials chain
+        ),
     )

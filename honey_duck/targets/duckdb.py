@@ -12,7 +12,7 @@ import polars as pl
 from dagster_duckdb_polars import DuckDBPolarsIOManager
 
 from honey_duck import seam
-from honey_duck.seam import Landing, OfficialReadback
+from honey_duck.seam import Landing, OfficialReadback, dtypes
 
 
 class DuckDBReadback(OfficialReadback):
@@ -38,7 +38,7 @@ class DuckDBReadback(OfficialReadback):
         return Landing(dtype)
 
     def unsupported(self, dtype: pl.DataType) -> str | None:
-        if any(isinstance(t, pl.Duration) for t in _nested_types(dtype)):
+        if any(isinstance(t, pl.Duration) for t in dtypes.walk(dtype)):
             # the manager writes it (INTERVAL), but polars cannot read an Arrow interval back
             return "DuckDB stores durations as INTERVAL, which polars cannot read back"
         return None
@@ -82,16 +82,6 @@ class DuckDBReadback(OfficialReadback):
                     yield pl.DataFrame(pl.from_arrow(batch))
 
         return seam.scan_frames(frames, schema_)
-
-
-def _nested_types(dtype: pl.DataType) -> Iterator[pl.DataType]:
-    """`dtype` and every type inside it (list items, array items, struct fields)."""
-    yield dtype
-    if isinstance(dtype, pl.List | pl.Array):
-        yield from _nested_types(dtype.inner)
-    elif isinstance(dtype, pl.Struct):
-        for field in dtype.fields:
-            yield from _nested_types(field.dtype)
 
 
 def readback(manager: DuckDBPolarsIOManager) -> DuckDBReadback:

@@ -4,59 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 import pyarrow as pa
 from pydantic import Field
 
-from honey_duck import seam
 from honey_duck.connections import PostgresConfig
 from honey_duck.seam import Target
 from honey_duck.seam.faults import connect_failed
-from honey_duck.targets.sql.dialect import Cursor, Dialect, Table, json_text, parse_type, widen
+from honey_duck.targets.sql.dialect import (
+    Cursor,
+    Definitions,
+    Dialect,
+    ScalarTypes,
+    Table,
+    json_text,
+)
+from honey_duck.targets.sql.refusals import POSTGRES
 from honey_duck.targets.sql.session import Streamer, arrow_batches, committing
-from honey_duck.targets.sql.target import SqlIOManager, SqlTarget, nul_refusals
+from honey_duck.targets.sql.target import SqlIOManager, SqlTarget
 
 # SQLSTATE classes and codes worth a retry: connection failures, serialization failures,
 # deadlocks, lock timeouts, too many connections, and a server shutting down, crashed or in
 # recovery (57P01..57P03).
 TRANSIENT_STATES = ("08", "40001", "40P01", "53300", "55P03", "57P01", "57P02", "57P03")
-
-TYPES: dict[type[pl.DataType], str] = {
-    pl.Int8: "smallint",
-    pl.Int16: "smallint",
-    pl.UInt8: "smallint",
-    pl.Int32: "integer",
-    pl.UInt16: "integer",
-    pl.Int64: "bigint",
-    pl.UInt32: "bigint",
-    pl.UInt64: "numeric(20,0)",
-    pl.Float32: "real",
-    pl.Float64: "double precision",
-    pl.String: "text",
-    pl.Categorical: "text",
-    pl.Enum: "text",
-    pl.Null: "text",
-    pl.Boolean: "boolean",
-    pl.Date: "date",
-    pl.Time: "time without time zone",
-    pl.Duration: "interval",
-    pl.Binary: "bytea",
-}
-
-
-# Polars types that share a PostgreSQL type with another, canonical one.
-_NOT_CANONICAL = {pl.Int8, pl.UInt8, pl.UInt16, pl.UInt32, pl.Categorical, pl.Enum, pl.Null}
-
-
-def _json_like(dtype: pl.DataType) -> bool:
-    """Structs, and lists holding structs or lists, are stored as JSONB."""
-    if isinstance(dtype, pl.Struct):
-        return True
-    return isinstance(dtype, pl.List | pl.Array) and isinstance(
-        dtype.inner, pl.Struct | pl.List | pl.Array
-    )
 
 
 class PostgresDialect(Dialect):
@@ -64,45 +36,52 @@ class PostgresDialect(Dialect):
 
     name = "PostgreSQL"
     max_identifier = 63  # NAMEDATALEN - 1; longer names are silently truncated by the server
+    max_columns = 1600
+    limits = POSTGRES
+    scalars: ClassVar[ScalarTypes] = {
+        pl.Int16: "smallint",
+        pl.Int8: "smallint",
+        pl.UInt8: "smallint",
+        pl.Int32: "integer",
+        pl.UInt16: "integer",
+        pl.Int64: "bigint",
+        pl.UInt32: "bigint",
+        pl.UInt64: "numeric(20,0)",
+        pl.Float32: "real",
+        pl.Float64: "double precision",
+        pl.String: "text",
+        pl.Categorical: "text",
+        pl.Enum: "text",
+        pl.Null: "text",
+        pl.Boolean: "boolean",
+        pl.Date: "date",
+        pl.Time: "time without time zone",
+        pl.Duration: "interval",
+        pl.Binary: "bytea",
+    }
 
-    def column_type(self, dtype: pl.DataType) -> str:
-        if _json_like(dtype):
-            return "jsonb"
-        if isinstance(dtype, pl.List | pl.Array):
-            return f"{self.column_type(dtype.inner)}[]"
-        if isinstance(dtype, pl.Decimal):
-            return f"numeric({dtype.precision},{dtype.scale})" if dtype.precision else "numeric"
-        if isinstance(dtype, pl.Datetime):
-            zone = "with" if dtype.time_zone else "without"
-            return f"timestamp {zone} time zone"
-        sql_type = TYPES.get(dtype.base_type())
-        if sql_type is None:
-            raise ValueError(f"PostgreSQL has no type for polars {dtype}")
-        return sql_type
-
-    def wire(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        casts: list[pl.Expr] = []
-        for name, dtype in frame.collect_schema().items():
-            if _json_like(dtype):
-                # jsonb's binary COPY form is a version byte (1) followed by the JSON text.
-                casts.append(("\x01" + json_text(name, dtype)).alias(name))
-            elif (cast := widen(name, dtype)) is not None:
-                casts.append(cast)
-        return frame.with_columns(casts) if casts else frame
-
-    def polars_type(self, sql_type: str) -> pl.DataType:
-        return parse_type(sql_type, {t: d() for d, t in TYPES.items() if d not in _NOT_CANONICAL})
+    def json_wire(self, name: str, dtype: pl.DataType) -> pl.Expr:
+        # jsonb's binary COPY form is a version byte (1) followed by the JSON text.
+        return "\x01" + json_text(name, dtype)
 
     def read_column(self, name: str, sql_type: str) -> tuple[str, pl.DataType | None]:
         col = self.quote(name)
         if sql_type == "interval":
             return f"(EXTRACT(EPOCH FROM {col}) * 1000000)::bigint", pl.Duration("us")
+        if sql_type == "interval[]":  # ADBC hands intervals over in a type polars cannot read
+            items = (
+                f"SELECT (EXTRACT(EPOCH FROM item) * 1000000)::bigint"
+                f" FROM unnest({col}) WITH ORDINALITY AS items(item, n) ORDER BY n"
+            )
+            micros = f"CASE WHEN {col} IS NULL THEN NULL ELSE ARRAY({items}) END"
+            return micros, pl.List(pl.Duration("us"))
         if sql_type in ("jsonb", "json"):
             return f"{col}::text", pl.Struct({})  # decoded from JSON text on the way out
-        if sql_type.startswith("numeric"):
-            digits = sql_type[len("numeric(") : -1].split(",") if "(" in sql_type else []
-            dtype = pl.Decimal(int(digits[0]), int(digits[1])) if digits else pl.Float64()
-            return f"{col}::text", dtype
+        if sql_type.startswith("numeric"):  # ADBC hands NUMERIC over as text, cast back here
+            array = sql_type.endswith("[]")
+            item = sql_type.removesuffix("[]")
+            dtype = self.polars_type(item) if "(" in item else pl.Float64()
+            return f"{col}::text{'[]' * array}", pl.List(dtype) if array else dtype
         return col, None
 
     def stored_columns(self, cursor: Cursor, table: Table) -> dict[str, str] | None:
@@ -118,7 +97,7 @@ class PostgresDialect(Dialect):
         rows = cursor.fetchall()
         return {name: sql_type for name, sql_type in rows} or None
 
-    def lift_definitions(self, cursor: Cursor, table: Table) -> tuple[bool, list[str]]:
+    def keys_and_indexes(self, cursor: Cursor, table: Table) -> Definitions:
         # Constraints first (they bring their own indexes), then the indexes no constraint
         # owns; both as the server itself prints them, under their original names.
         cursor.execute(
@@ -141,7 +120,7 @@ class PostgresDialect(Dialect):
         )
         # pg_get_indexdef names the table as it is now, which is the swapped-in one's name.
         statements += [row[0] for row in cursor.fetchall()]
-        return any(kind == "p" for _, kind, _ in constraints), statements
+        return Definitions(statements, any(kind == "p" for _, kind, _ in constraints))
 
     def has_unique_key(self, cursor: Cursor, table: Table, keys: Any) -> bool:
         cursor.execute(
@@ -184,6 +163,9 @@ class PostgresTarget(SqlTarget):
     """A PostgreSQL database: ADBC's binary COPY in, Arrow out."""
 
     word = "postgres"
+    # PostgreSQL keeps quoted names apart by case, but `local`'s stand-in cannot: refused
+    # everywhere, so that no environment takes what another refuses
+    case_folding = "the postgres sink in any environment (`local`'s DuckDB folds case)"
 
     def __init__(self, connection: PostgresConfig, default_schema: str, batch_rows: int) -> None:
         super().__init__(default_schema)
@@ -214,9 +196,6 @@ class PostgresTarget(SqlTarget):
         cursor.execute(sql, params)
         return pl.from_arrow(cursor.fetch_arrow_table())  # type: ignore[attr-defined,return-value]
 
-    def refusals(self, schema: pl.Schema) -> list[seam.Refusal]:
-        return super().refusals(schema) + nul_refusals(schema, "PostgreSQL")
-
     def streamer(self) -> Streamer:
         return self.stream
 
@@ -238,7 +217,15 @@ class PostgresTarget(SqlTarget):
 
 
 class PostgresIOManager(SqlIOManager):
-    """Writes polars frames to PostgreSQL tables: binary COPY, staging, one transaction."""
+    """Writes polars frames to PostgreSQL tables: binary COPY, staging, one transaction.
+
+    Example::
+
+        PostgresIOManager(
+            connection=PostgresConfig(host="db", password=dg.EnvVar("PGPASSWORD")),
+            default_schema="analytics",
+        )
+    """
 
     connection: PostgresConfig = Field(
         default_factory=PostgresConfig, description="Where the server is; password via EnvVar."

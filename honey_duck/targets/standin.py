@@ -14,39 +14,27 @@ import importlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import dagster as dg
 import polars as pl
 import pyarrow as pa
 from pydantic import Field
 
 from honey_duck import seam
 from honey_duck.seam import Capabilities, Landing, SinkIOManager, Target
-from honey_duck.targets.sql.dialect import Cursor, Dialect, Table, json_text, parse_type
+from honey_duck.targets.sql.dialect import Cursor, Definitions, Dialect, ScalarTypes, Table
+from honey_duck.targets.sql.refusals import MICROSECONDS, Limits, Range
 from honey_duck.targets.sql.session import Streamer, arrow_batches, committing
-from honey_duck.targets.sql.target import SqlIOManager, SqlTarget
+from honey_duck.targets.sql.target import SqlIOManager, SqlTarget, table_for
 
-_SCALARS: dict[type[pl.DataType], str] = {
-    pl.Int8: "TINYINT",
-    pl.Int16: "SMALLINT",
-    pl.Int32: "INTEGER",
-    pl.Int64: "BIGINT",
-    pl.UInt8: "UTINYINT",
-    pl.UInt16: "USMALLINT",
-    pl.UInt32: "UINTEGER",
-    pl.UInt64: "UBIGINT",
-    pl.Float32: "FLOAT",
-    pl.Float64: "DOUBLE",
-    pl.String: "VARCHAR",
-    pl.Categorical: "VARCHAR",
-    pl.Enum: "VARCHAR",
-    pl.Null: "VARCHAR",
-    pl.Boolean: "BOOLEAN",
-    pl.Date: "DATE",
-    pl.Time: "TIME",
-    pl.Duration: "INTERVAL",
-    pl.Binary: "BLOB",
-}
+# What DuckDB holds: dates and timestamps are 32 and 64 bits wide, only the lowest timestamp
+# is refused by DuckDB itself (the highest ones read back as `infinity`, the same bits).
+DUCKDB = Limits(
+    dates=None,
+    timestamps=Range(-MICROSECONDS, MICROSECONDS, "from 290308 BC to 294247 AD"),
+    keeps_nul=True,
+)
 
 
 class DuckDBDialect(Dialect):
@@ -54,49 +42,60 @@ class DuckDBDialect(Dialect):
 
     name = "DuckDB"
     max_identifier = 1024
+    limits = DUCKDB
+    json_type = "JSON"  # as PostgreSQL keeps them (jsonb), so both read back alike
+    scalars: ClassVar[ScalarTypes] = {
+        pl.Int8: "TINYINT",
+        pl.Int16: "SMALLINT",
+        pl.Int32: "INTEGER",
+        pl.Int64: "BIGINT",
+        pl.UInt8: "UTINYINT",
+        pl.UInt16: "USMALLINT",
+        pl.UInt32: "UINTEGER",
+        pl.UInt64: "UBIGINT",
+        pl.Float32: "FLOAT",
+        pl.Float64: "DOUBLE",
+        pl.String: "VARCHAR",
+        pl.Categorical: "VARCHAR",
+        pl.Enum: "VARCHAR",
+        pl.Null: "VARCHAR",
+        pl.Boolean: "BOOLEAN",
+        pl.Date: "DATE",
+        pl.Time: "TIME",
+        pl.Duration: "INTERVAL",
+        pl.Binary: "BLOB",
+    }
 
-    def column_type(self, dtype: pl.DataType) -> str:
-        if isinstance(dtype, pl.Struct):
-            return "JSON"  # as PostgreSQL keeps them (jsonb), so both read back alike
-        if isinstance(dtype, pl.List | pl.Array):
-            return (
-                "JSON"
-                if isinstance(dtype.inner, pl.Struct)
-                else f"{self.column_type(dtype.inner)}[]"
-            )
-        if isinstance(dtype, pl.Decimal):
-            return f"DECIMAL({dtype.precision or 38},{dtype.scale})"
-        if isinstance(dtype, pl.Datetime):
-            return "TIMESTAMP WITH TIME ZONE" if dtype.time_zone else "TIMESTAMP"
-        sql_type = _SCALARS.get(dtype.base_type())
-        if sql_type is None:
-            raise ValueError(f"DuckDB has no type for polars {dtype}")
-        return sql_type
+    def decimal_type(self, precision: int | None, scale: int) -> str:
+        return f"DECIMAL({precision or 38},{scale})"
 
-    def wire(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        casts = []
-        for name, dtype in frame.collect_schema().items():
-            if self.column_type(dtype) == "JSON":
-                casts.append(json_text(name, dtype).alias(name))
-            elif isinstance(dtype, pl.Categorical | pl.Enum) or dtype == pl.Null:
-                casts.append(seam.column(name).cast(pl.String))
-        return frame.with_columns(casts) if casts else frame
+    def datetime_type(self, zoned: bool) -> str:
+        return "TIMESTAMP WITH TIME ZONE" if zoned else "TIMESTAMP"
 
-    def polars_type(self, sql_type: str) -> pl.DataType:
-        canonical = {pl.Categorical, pl.Enum, pl.Null}
-        return parse_type(
-            sql_type, {t.lower(): d() for d, t in _SCALARS.items() if d not in canonical}
-        )
+    def scalar_wire(self, name: str, dtype: pl.DataType) -> pl.Expr | None:
+        # DuckDB has unsigned and 8-bit integers; only categories and nulls become text
+        if isinstance(dtype, pl.Categorical | pl.Enum) or dtype == pl.Null:
+            return seam.column(name).cast(pl.String)
+        return None
 
     def read_column(self, name: str, sql_type: str) -> tuple[str, pl.DataType | None]:
-        col = self.quote(name)
+        return self._read(self.quote(name), sql_type)
+
+    def _read(self, expr: str, sql_type: str) -> tuple[str, pl.DataType | None]:
+        if sql_type.endswith("[]"):  # each item as an item of that type reads
+            item, dtype = self._read("item", sql_type[:-2])
+            if dtype is None:
+                return expr, None
+            if item == "item":
+                return expr, pl.List(dtype)
+            return f"list_transform({expr}, lambda item: {item})", pl.List(dtype)
         if sql_type == "INTERVAL":
-            return f"CAST(epoch({col}) * 1000000 AS BIGINT)", pl.Duration("us")
+            return _microseconds(expr), pl.Duration("us")
         if sql_type == "JSON":
-            return f"CAST({col} AS VARCHAR)", pl.Struct({})
+            return f"CAST({expr} AS VARCHAR)", pl.Struct({})
         if sql_type == "TIMESTAMP WITH TIME ZONE":  # DuckDB says Etc/UTC; PostgreSQL says UTC
-            return col, pl.Datetime("us", "UTC")
-        return col, None
+            return expr, pl.Datetime("us", "UTC")
+        return expr, None
 
     def stored_columns(self, cursor: Cursor, table: Table) -> dict[str, str] | None:
         cursor.execute(
@@ -106,7 +105,7 @@ class DuckDBDialect(Dialect):
         )
         return dict(cursor.fetchall()) or None
 
-    def lift_definitions(self, cursor: Cursor, table: Table) -> tuple[bool, list[str]]:
+    def keys_and_indexes(self, cursor: Cursor, table: Table) -> Definitions:
         cursor.execute(
             "SELECT constraint_column_names FROM duckdb_constraints()"
             " WHERE schema_name = $1 AND table_name = $2 AND constraint_type = 'PRIMARY KEY'",
@@ -114,15 +113,22 @@ class DuckDBDialect(Dialect):
         )
         keys = [list(row[0]) for row in cursor.fetchall()]
         statements = [self.add_primary_key(table, k) for k in keys]
+        statements += [sql for _, sql in self._indexes(cursor, table)]
+        return Definitions(statements, bool(keys))
+
+    def drop_indexes_blocking_rename(self, cursor: Cursor, table: Table) -> None:
+        # DuckDB refuses to rename a table that has indexes
+        for name, _ in self._indexes(cursor, table):
+            cursor.execute(f"DROP INDEX {self.quote(table.schema)}.{self.quote(name)}")
+
+    def _indexes(self, cursor: Cursor, table: Table) -> list[tuple[str, str]]:
+        """The table's indexes made by a statement (not by a key): name and statement."""
         cursor.execute(
             "SELECT index_name, sql FROM duckdb_indexes()"
             " WHERE schema_name = $1 AND table_name = $2 AND sql IS NOT NULL ORDER BY index_oid",
             [table.schema, table.name],
         )
-        indexes = cursor.fetchall()
-        for name, _ in indexes:  # DuckDB refuses to rename a table that has indexes
-            cursor.execute(f"DROP INDEX {self.quote(table.schema)}.{self.quote(name)}")
-        return bool(keys), statements + [sql for _, sql in indexes]
+        return list(cursor.fetchall())
 
     def has_unique_key(self, cursor: Cursor, table: Table, keys: Sequence[str]) -> bool:
         cursor.execute(
@@ -134,10 +140,19 @@ class DuckDBDialect(Dialect):
         return any(set(row[0]) == set(keys) for row in cursor.fetchall())
 
 
+def _microseconds(interval: str) -> str:
+    """An INTERVAL as whole microseconds, exactly: polars cannot read DuckDB's intervals, and
+    `epoch()` is a double, which cuts microseconds from durations of more than 285 years."""
+    parts = {"month": 30 * 86_400_000_000, "day": 86_400_000_000, "hour": 3_600_000_000}
+    parts |= {"minute": 60_000_000, "microseconds": 1}  # `microseconds`: the seconds too
+    return "(" + " + ".join(f"datepart('{p}', {interval}) * {n}" for p, n in parts.items()) + ")"
+
+
 class StandInTarget(SqlTarget):
     """A server-backed sink's tables in an embedded DuckDB file, declaring what that sink does."""
 
     storage_kind = "duckdb"
+    case_folding = "DuckDB (where `local` keeps this sink's rows)"
 
     def __init__(
         self,
@@ -162,10 +177,26 @@ class StandInTarget(SqlTarget):
         return self.real.unsupported(dtype) or super().unsupported(dtype)
 
     def refusals(self, schema: pl.Schema) -> list[seam.Refusal]:
-        return [*self.real.refusals(schema), *super().refusals(schema)]
+        real = self.real.refusals(schema)
+        if isinstance(self.real, SqlTarget):
+            # The family's limits hold DuckDB's (its dates and timestamps reach further, it
+            # keeps NUL; both keep microseconds and no NaN in JSON): the sink's refusals are
+            # DuckDB's too, in the sink's own words.
+            return real
+        return [*real, *super().refusals(schema)]
 
     def schema_problems(self, schema: pl.Schema) -> list[str]:
-        return [*self.real.schema_problems(schema), *super().schema_problems(schema)]
+        # the sink's own sentences when it refuses the names, so that `local` says what `dev`
+        # says; DuckDB's (it folds case) only when the sink would take them
+        return self.real.schema_problems(schema) or super().schema_problems(schema)
+
+    def locate(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> Table:
+        table = table_for(key, metadata, self.default_schema)
+        if isinstance(self.real, SqlTarget):
+            self.real.checked(table)  # the names this file uses, as the sink's server takes them
+        else:
+            self.real.locate(key, metadata)  # a topic or collection name the sink would refuse
+        return self.checked(table)
 
     def landing(self, dtype: pl.DataType) -> Landing:
         return super().landing(dtype)  # what DuckDB reads back is what the check compares

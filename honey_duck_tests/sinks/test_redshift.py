@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from honey_duck import seam
 from honey_duck.connections import PostgresConfig, S3Config
-from honey_duck.targets.redshift import RedshiftDialect, RedshiftIOManager
+from honey_duck.targets.redshift import RedshiftDialect, RedshiftIOManager, RedshiftStaging
 from honey_duck.targets.sql.dialect import Table
 from honey_duck.targets.sql.target import write
 from honey_duck_tests.contract.runs import MONTHLY, error_of, run
@@ -145,14 +145,16 @@ def redshift(postgres_server: str, s3_server) -> tuple[RedshiftIOManager, str, A
     io = RedshiftIOManager(
         engine="postgres",
         connection=PostgresConfig.from_url(postgres_server),
-        s3_bucket=bucket,
-        s3=S3Config(
-            endpoint_url=s3_server.endpoint_url,
-            region=s3_server.region,
-            access_key_id=s3_server.access_key,
-            secret_access_key=s3_server.secret_key,
+        staging=RedshiftStaging(
+            bucket=bucket,
+            s3=S3Config(
+                endpoint_url=s3_server.endpoint_url,
+                region=s3_server.region,
+                access_key_id=s3_server.access_key,
+                secret_access_key=s3_server.secret_key,
+            ),
+            max_file_rows=1000,
         ),
-        max_file_rows=1000,
         batch_rows=250,
         default_schema=f"rs_{time.time_ns() % 10**8}",
     )
@@ -162,7 +164,8 @@ def redshift(postgres_server: str, s3_server) -> tuple[RedshiftIOManager, str, A
 def test_staging_writes_bounded_parquet_files_and_cleans_them_up(redshift) -> None:
     io, bucket, client = redshift
     frame = pl.LazyFrame({"id": range(3_500), "v": [str(i) for i in range(3_500)]})
-    prefix, keys = io.target().stage(frame)
+    staging = io.target().staging
+    prefix, keys = (staged := staging.stage(frame)).prefix, staged.keys
     try:
         sizes = []
         for key in keys:
@@ -171,7 +174,7 @@ def test_staging_writes_bounded_parquet_files_and_cleans_them_up(redshift) -> No
         assert sizes == [1000, 1000, 1000, 500]
         assert key.startswith(prefix) and prefix.startswith("honey_duck/staging/")
     finally:
-        io.target().unstage(keys)
+        staging.unstage(keys)
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 
 
@@ -228,9 +231,13 @@ def test_upserts_use_delete_using_and_a_failed_load_keeps_the_old_table(
     assert run(io, lambda: first, metadata=upsert).success
     result = run(io, lambda: pl.DataFrame({"id": [2, 3], "v": ["B", "c"]}), metadata=upsert)
     assert result.success, error_of(result)
-    too_long = pl.DataFrame({"id": [4], "v": ["x" * 70_000]})  # over VARCHAR(65535) on load
-    failed = run(io, lambda: too_long, metadata=upsert)
-    assert "too long" in error_of(failed)
+    too_long = pl.DataFrame({"id": [4], "v": ["x" * 70_000]})  # over VARCHAR(65535)
+    refused = run(io, lambda: too_long, metadata=upsert)
+    assert "at most 65,535 bytes" in error_of(refused)  # refused before anything is staged
+    with psycopg.connect(postgres_server, autocommit=True) as connection:  # one the load breaks
+        connection.execute(f'ALTER TABLE "{schema}"."table" ADD CONSTRAINT small CHECK (id < 4)')
+    failed = run(io, lambda: pl.DataFrame({"id": [4], "v": ["d"]}), metadata=upsert)
+    assert "small" in error_of(failed)
     with psycopg.connect(postgres_server) as connection:
         rows = connection.execute(f'SELECT id, v FROM "{schema}"."table" ORDER BY id').fetchall()
     assert rows == [(1, "a"), (2, "B"), (3, "c")]
@@ -239,10 +246,11 @@ def test_upserts_use_delete_using_and_a_failed_load_keeps_the_old_table(
 
 def test_a_bad_iam_role_is_refused_before_anything_is_staged(s3_server) -> None:
     io = RedshiftIOManager(
-        connection=PostgresConfig(user="u"), s3_bucket="b-1", iam_role="'; DROP TABLE x; --"
+        connection=PostgresConfig(user="u"),
+        staging=RedshiftStaging(bucket="b-1", iam_role="'; DROP TABLE x; --"),
     )
     with pytest.raises(ValueError, match="iam_role must be an IAM role ARN"):
-        io.target().stage(pl.LazyFrame({"a": [1]}))
+        io.target().staging.stage(pl.LazyFrame({"a": [1]}))
 
 
 def test_odd_identifiers_and_an_empty_frame_load(redshift, postgres_server: str) -> None:
@@ -295,7 +303,7 @@ def test_unstaging_deletes_more_files_than_one_request_takes(redshift) -> None:
     keys = [f"honey_duck/staging/many/part-{i:05d}.parquet" for i in range(1_005)]
     for key in keys:
         client.put_object(Bucket=bucket, Key=key, Body=b"")
-    io.target().unstage(keys)
+    io.target().staging.unstage(keys)
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 
 
@@ -366,19 +374,18 @@ def test_staged_files_of_a_killed_writer_are_swept_when_stale(redshift) -> None:
     foreign = "honey_duck/staging/notes.txt"  # not in staging's layout: never ours to delete
     for key in (leftover, foreign):
         client.put_object(Bucket=bucket, Key=key, Body=b"x")
-    target = io.target()
-    assert target.sweep() == []  # fresh: a writer may still be loading it
+    staging = io.target().staging
+    assert staging.sweep() == []  # fresh: a writer may still be loading it
     later = datetime.now(UTC) + timedelta(hours=6, minutes=1)
-    assert target.sweep(now=later) == [leftover]
+    assert staging.sweep(now=later) == [leftover]
     client.put_object(Bucket=bucket, Key=leftover, Body=b"x")
     time.sleep(1.1)
     quick = RedshiftIOManager(
         engine="postgres",
         connection=io.connection,
-        s3_bucket=bucket,
-        s3=io.s3,
+        # one second: the leftover above is older
+        staging=io.staging.model_copy(update={"stale_after_hours": 1 / 3600}),
         default_schema=io.default_schema,
-        stale_after_hours=1 / 3600,  # one second: the leftover above is older
     )
     result = run(quick, lambda: pl.DataFrame({"id": [1]}), metadata={"schema": io.default_schema})
     assert result.success, error_of(result)
@@ -491,7 +498,9 @@ def test_psycopg_rows_are_typed_from_the_stored_columns(redshift) -> None:
         }
     )
     on_redshift = RedshiftIOManager(
-        engine="redshift", iam_role=ROLE, connection=io.connection, s3_bucket=bucket
+        engine="redshift",
+        connection=io.connection,
+        staging=RedshiftStaging(iam_role=ROLE, bucket=bucket),
     )
     written: dict[str, pl.DataFrame] = {}
     for data in (frame, frame.clear()):

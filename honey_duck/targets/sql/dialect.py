@@ -1,19 +1,24 @@
 """What differs between SQL targets: types, quoting, placeholders, catalog queries, merges.
 
 The transactional write (`honey_duck.targets.sql.session`) is the same for every SQL target; a
-dialect is all it asks of one, besides how rows reach a table (its loader).
+dialect is all it asks of one, besides how rows reach a table (its loader). A dialect's scalar
+types are a table (`Dialect.scalars`); decimals, datetimes, lists and JSON go through a few
+small hooks, and the walk over a type that uses them is written once, here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import polars as pl
 
 from honey_duck import seam
+from honey_duck.seam import dtypes
+
+if TYPE_CHECKING:
+    from honey_duck.targets.sql.refusals import Limits
 
 
 class Cursor(Protocol):
@@ -49,20 +54,49 @@ class Column:
         return self.label
 
 
+@dataclass(frozen=True)
+class Definitions:
+    """A table's keys and indexes, as the statements that rebuild them on its replacement."""
+
+    statements: list[str]
+    has_primary_key: bool = False
+
+
+ScalarTypes = Mapping[type[pl.DataType], str]
+"""Polars type classes and the SQL type each is stored as."""
+
+
 class Dialect:
     """What differs between SQL targets: types, quoting, placeholders, loads and merges."""
 
-    name: str = "sql"
-    max_identifier: int = 63
+    name: ClassVar[str] = "sql"
+    max_identifier: ClassVar[int] = 63
+    names_server: ClassVar[str | None] = None  # who limits names, when another server than `name`
+    max_columns: ClassVar[int | None] = None  # columns a table may have, if the engine limits it
+    # The polars types stored as a plain SQL type, by class. Where several share a SQL type,
+    # the first listed is what a column of that type reads back as.
+    scalars: ClassVar[ScalarTypes] = {}
+    json_type: ClassVar[str] = "jsonb"
+    limits: ClassVar[Limits]  # what the engine holds: the refusals follow from it
 
     # -- naming ---------------------------------------------------------------------------
 
+    def identifier_problem(self, identifier: str) -> str | None:
+        """Why `identifier` cannot name a schema, table or column here, or None when it can."""
+        if not identifier:
+            return "a name cannot be empty"
+        if "\0" in identifier:
+            return "a name cannot hold the NUL character"
+        size = len(identifier.encode())
+        if size > self.max_identifier:
+            server = self.names_server or self.name
+            return f"{server} names are 1 to {self.max_identifier} bytes (this one is {size})"
+        return None
+
     def quote(self, identifier: str) -> str:
-        if not identifier or len(identifier.encode()) > self.max_identifier or "\0" in identifier:
-            raise ValueError(
-                f"{identifier!r} cannot be a {self.name} identifier (1 to"
-                f" {self.max_identifier} bytes, no NUL)"
-            )
+        problem = self.identifier_problem(identifier)
+        if problem:
+            raise ValueError(f"{identifier!r} cannot be a {self.name} identifier: {problem}")
         return '"' + identifier.replace('"', '""') + '"'
 
     def table(self, table: Table) -> str:
@@ -74,24 +108,103 @@ class Dialect:
     # -- types ----------------------------------------------------------------------------
 
     def column_type(self, dtype: pl.DataType) -> str:
-        """The target type of a polars type; raise ValueError for types it cannot hold."""
-        raise NotImplementedError
+        """The SQL type a polars type is stored as; ValueError for a type it cannot hold."""
+        if self.stores_as_json(dtype):
+            problem = dtypes.first(dtype, self.json_problem)
+            if problem:
+                raise ValueError(problem)
+            return self.json_type
+        if isinstance(dtype, pl.List | pl.Array):
+            return self.array_type(self.column_type(dtype.inner))
+        if isinstance(dtype, pl.Decimal):
+            return self.decimal_type(dtype.precision, dtype.scale)
+        if isinstance(dtype, pl.Datetime):
+            return self.datetime_type(zoned=dtype.time_zone is not None)
+        sql_type = self.scalars.get(dtype.base_type())
+        if sql_type is None:
+            raise ValueError(f"{self.name} has no type for polars {dtype}")
+        return sql_type
 
-    def wire(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        """Cast columns to what the bulk path sends for their target types."""
-        return frame
+    def stores_as_json(self, dtype: pl.DataType) -> bool:
+        """Whether a column of `dtype` is stored as JSON: structs, and lists of anything but
+        scalars (a SQL array holds scalars of one shape)."""
+        if isinstance(dtype, pl.Struct):
+            return True
+        return isinstance(dtype, pl.List | pl.Array) and dtype.inner.is_nested()
+
+    def json_problem(self, dtype: pl.DataType) -> str | None:
+        """Why a type cannot travel inside a JSON value, or None when it can."""
+        if dtype == pl.Binary:
+            return f"{self.name} keeps nested values as JSON, which has no form for binary"
+        names = [f.name for f in dtype.fields] if isinstance(dtype, pl.Struct) else []
+        if not self.limits.keeps_nul and any("\0" in name for name in names):
+            return f"a field name holds the NUL character, which {self.name} JSON cannot hold"
+        return None
+
+    def array_type(self, item_type: str) -> str:
+        return f"{item_type}[]"
+
+    def decimal_type(self, precision: int | None, scale: int) -> str:
+        return f"numeric({precision},{scale})" if precision else "numeric"
+
+    def datetime_type(self, zoned: bool) -> str:
+        return f"timestamp {'with' if zoned else 'without'} time zone"
 
     def polars_type(self, sql_type: str) -> pl.DataType:
         """The polars type a stored column reads back as (JSON columns: String)."""
-        raise NotImplementedError
+        lowered = sql_type.lower()
+        if lowered.endswith("[]"):
+            return pl.List(self.polars_type(sql_type[:-2]))
+        if lowered.startswith(("numeric(", "decimal(")):
+            precision, scale = lowered[lowered.index("(") + 1 : -1].split(",")
+            return pl.Decimal(int(precision), int(scale))
+        if lowered.startswith("timestamp"):
+            return pl.Datetime("us", "UTC" if "with time zone" in lowered else None)
+        for kind, sql in self.scalars.items():  # the first listed for a SQL type reads it
+            if sql.lower() == lowered:
+                return kind()
+        return pl.String()
+
+    def wire(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """Cast columns to what the bulk path sends for their target types."""
+        casts = []
+        for name, dtype in frame.collect_schema().items():
+            json = self.stores_as_json(dtype)
+            cast = self.json_wire(name, dtype) if json else self.scalar_wire(name, dtype)
+            if cast is not None:
+                casts.append(cast.alias(name))
+        return frame.with_columns(casts) if casts else frame
+
+    def json_wire(self, name: str, dtype: pl.DataType) -> pl.Expr | None:
+        """What a JSON column is sent as (None: as it is)."""
+        return json_text(name, dtype)
+
+    def scalar_wire(self, name: str, dtype: pl.DataType) -> pl.Expr | None:
+        """What any other column is sent as (None: as it is)."""
+        return widen(name, dtype)
 
     def read_column(self, name: str, sql_type: str) -> tuple[str, pl.DataType | None]:
         """A select expression for a stored column, and the polars type to cast it to."""
         return self.quote(name), None
 
+    # -- catalog --------------------------------------------------------------------------
+
     def stored_columns(self, cursor: Cursor, table: Table) -> dict[str, str] | None:
         """The stored column types in order, or None when the table does not exist."""
         raise NotImplementedError
+
+    def keys_and_indexes(self, cursor: Cursor, table: Table) -> Definitions:
+        """The table's keys and indexes as statements to run on its replacement, once the old
+        table is dropped (their names are free again then). Reads only."""
+        return Definitions([])
+
+    def drop_indexes_blocking_rename(self, cursor: Cursor, table: Table) -> None:
+        """Drop the indexes that keep `table` from being renamed, where the engine has such
+        (they are rebuilt from `keys_and_indexes` after the swap)."""
+
+    def has_unique_key(self, cursor: Cursor, table: Table, keys: Sequence[str]) -> bool:
+        """Whether `keys` are covered by a primary key or unique index (ON CONFLICT needs one)."""
+        return True
 
     # -- statements -----------------------------------------------------------------------
 
@@ -99,7 +212,11 @@ class Dialect:
         return f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}"
 
     def create_table(
-        self, table: Table, columns: dict[str, str], keys: Sequence[str] = (), temporary=False
+        self,
+        table: Table,
+        columns: Mapping[str, str],
+        keys: Sequence[str] = (),
+        temporary: bool = False,
     ) -> str:
         body = [f"{self.quote(c)} {t}" for c, t in columns.items()]
         if keys:
@@ -111,12 +228,6 @@ class Dialect:
     def add_primary_key(self, table: Table, keys: Sequence[str]) -> str:
         names = ", ".join(self.quote(k) for k in keys)
         return f"ALTER TABLE {self.table(table)} ADD PRIMARY KEY ({names})"
-
-    def lift_definitions(self, cursor: Cursor, table: Table) -> tuple[bool, list[str]]:
-        """Statements that rebuild the table's keys and indexes on its replacement (run after
-        the old table is dropped, so their names are free again), and whether one of them is
-        the primary key; an engine that cannot rename an indexed table drops them here."""
-        return False, []
 
     def add_column(self, table: Table, column: str, sql_type: str) -> str:
         return f"ALTER TABLE {self.table(table)} ADD COLUMN {self.quote(column)} {sql_type}"
@@ -153,10 +264,6 @@ class Dialect:
             f" ON CONFLICT ({conflict}) {action}"
         ]
 
-    def has_unique_key(self, cursor: Cursor, table: Table, keys: Sequence[str]) -> bool:
-        """Whether `keys` are covered by a primary key or unique index (ON CONFLICT needs one)."""
-        return True
-
 
 def json_text(column: str, dtype: pl.DataType) -> pl.Expr:
     """A struct or list column as JSON text, null where the value is null (not "null")."""
@@ -170,76 +277,26 @@ def json_text(column: str, dtype: pl.DataType) -> pl.Expr:
     return pl.when(col.is_null()).then(None).otherwise(text)
 
 
-def widen(column: str, dtype: pl.DataType) -> pl.Expr | None:
-    """The cast a server without unsigned, 8-bit, categorical or nanosecond types needs."""
-    col = seam.column(column)
+def _wider(dtype: pl.DataType) -> pl.DataType:
+    """The type a server without unsigned, 8-bit, categorical or nanosecond types takes."""
     if dtype in (pl.Int8, pl.UInt8):
-        return col.cast(pl.Int16)
+        return pl.Int16()
     if dtype == pl.UInt16:
-        return col.cast(pl.Int32)
+        return pl.Int32()
     if dtype == pl.UInt32:
-        return col.cast(pl.Int64)
+        return pl.Int64()
     if dtype == pl.UInt64:
-        return col.cast(pl.Decimal(20, 0))
+        return pl.Decimal(20, 0)
     if isinstance(dtype, pl.Categorical | pl.Enum) or dtype == pl.Null:
-        return col.cast(pl.String)
+        return pl.String()
     if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns":
-        return col.cast(pl.Datetime("us", dtype.time_zone))
+        return pl.Datetime("us", dtype.time_zone)
     if isinstance(dtype, pl.Duration) and dtype.time_unit == "ns":
-        return col.cast(pl.Duration("us"))
-    return None
+        return pl.Duration("us")
+    return dtype
 
 
-def parse_type(sql_type: str, scalars: dict[str, pl.DataType]) -> pl.DataType:
-    """The polars type of a stored SQL type: arrays, decimals and timestamps, then `scalars`."""
-    lowered = sql_type.lower()
-    if lowered.endswith("[]"):
-        return pl.List(parse_type(sql_type[:-2], scalars))
-    if lowered.startswith(("numeric(", "decimal(")):
-        precision, scale = lowered[lowered.index("(") + 1 : -1].split(",")
-        return pl.Decimal(int(precision), int(scale))
-    if lowered.startswith("timestamp"):
-        return pl.Datetime("us", "UTC" if "with time zone" in lowered else None)
-    return scalars.get(lowered, pl.String())
-
-
-@dataclass(frozen=True)
-class Predicate:
-    """A SQL condition with its parameters, always bound, never spliced."""
-
-    sql: str
-    params: list[Any]
-
-
-def _edge(dtype: pl.DataType, moment: datetime) -> date | datetime:
-    if dtype == pl.Date:
-        return moment.date()
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
-        return moment.replace(tzinfo=None)
-    return moment
-
-
-def slice_predicate(
-    dialect: Dialect, partitions: seam.PartitionSlice, schema: dict[str, pl.DataType]
-) -> Predicate:
-    """The exact rows of `partitions`: one range for contiguous windows, else an OR of parts."""
-    params: list[Any] = []
-
-    def bound(column: str, value: seam.Bound) -> str:
-        dtype = schema[column]
-        col = dialect.quote(column)
-        if isinstance(value, seam.Window):
-            params.extend([_edge(dtype, value.start), _edge(dtype, value.end)])
-            n = len(params)
-            return f"{col} >= {dialect.param(n - 1)} AND {col} < {dialect.param(n)}"
-        params.append(seam.typed_key(column, value, dtype))  # the key, typed like its column
-        return f"{col} = {dialect.param(len(params))}"
-
-    covering = partitions.covering_window()
-    if covering is not None:
-        return Predicate(bound(*covering), params)
-    parts = [
-        "(" + " AND ".join(bound(c, v) for c, v in part.bounds.items()) + ")"
-        for part in partitions.parts
-    ]
-    return Predicate(" OR ".join(parts), params)
+def widen(column: str, dtype: pl.DataType) -> pl.Expr | None:
+    """The cast such a server needs for a column (list items too), or None when none is."""
+    wider = dtypes.map_leaves(dtype, _wider)
+    return None if wider == dtype else seam.column(column).cast(wider)

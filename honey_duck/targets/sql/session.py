@@ -23,7 +23,8 @@ import pyarrow as pa
 from honey_duck import seam
 from honey_duck.seam import Session, Write
 from honey_duck.seam.faults import OutcomeUnknown
-from honey_duck.targets.sql.dialect import Column, Cursor, Dialect, Table, slice_predicate
+from honey_duck.targets.sql.dialect import Column, Cursor, Definitions, Dialect, Table
+from honey_duck.targets.sql.slices import slice_predicate
 
 Loader = Callable[[Cursor, Table, pl.LazyFrame, bool], None]
 """Loads a frame's rows into an existing table (a temporary one when the flag is set)."""
@@ -91,21 +92,22 @@ class SqlSession(Session):
 
     def _prepare(self, write: Write) -> tuple[Table, dict[str, str], pl.LazyFrame]:
         """Create or evolve the table as the write needs; the column types and the wire frame."""
-        table, stored, d = write.location, write.stored, self.dialect
+        table, stored, dialect = write.location, write.stored, self.dialect
         types = {c: col.sql for c, col in write.schema.items()}
         polars_types = {
-            c: write.incoming.get(c) or d.polars_type(col.sql) for c, col in write.schema.items()
+            c: write.incoming.get(c) or dialect.polars_type(col.sql)
+            for c, col in write.schema.items()
         }  # columns only the table has travel as typed nulls
-        frame = d.wire(seam.conform(write.frame, pl.Schema(polars_types)))
-        self.cursor.execute(d.create_schema(table.schema))
+        frame = dialect.wire(seam.conform(write.frame, pl.Schema(polars_types)))
+        self.cursor.execute(dialect.create_schema(table.schema))
         if stored is None:
             whole = write.partitions is None and write.settings.mode is seam.WriteMode.REPLACE
             if not whole:  # a replace creates its table by the swap
-                self.cursor.execute(d.create_table(table, types, write.keys))
+                self.cursor.execute(dialect.create_table(table, types, write.keys))
             return table, types, frame
         for column in [c for c in write.schema if c not in stored]:  # schema_policy='evolve'
-            self.cursor.execute(d.add_column(table, column, types[column]))
-        if write.keys and not d.has_unique_key(self.cursor, table, write.keys):
+            self.cursor.execute(dialect.add_column(table, column, types[column]))
+        if write.keys and not dialect.has_unique_key(self.cursor, table, write.keys):
             raise ValueError(
                 f"upsert needs a primary key or unique index on ({', '.join(write.keys)}) in"
                 f" `{table}`; create one, or let honey_duck create the table"
@@ -117,27 +119,28 @@ class SqlSession(Session):
     def replace(self, write: Write) -> int:
         """Load a whole new table, then swap it in: readers never see it half-loaded."""
         table, types, frame = self._prepare(write)
-        d = self.dialect
+        dialect = self.dialect
         stage = Table(table.schema, f"_hd_stage_{uuid.uuid4().hex[:12]}")
         # The stage has no keys or indexes: its constraint names would leak into the swapped
         # table, and building them once after loading is faster than keeping them up per row.
-        self.cursor.execute(d.create_table(stage, types))
+        self.cursor.execute(dialect.create_table(stage, types))
         self.load(self.cursor, stage, frame, False)
-        has_primary, kept = False, []
+        kept = Definitions([])
         if write.stored is not None:
             # The old table's keys and indexes (an earlier upsert's primary key, an index made
             # by hand) belong to the table, not to this write's settings: keep them.
-            has_primary, kept = d.lift_definitions(self.cursor, table)
+            kept = dialect.keys_and_indexes(self.cursor, table)
+            dialect.drop_indexes_blocking_rename(self.cursor, table)
             old = Table(table.schema, f"_hd_old_{uuid.uuid4().hex[:12]}")
-            self.cursor.execute(d.rename(table, old.name))
-            self.cursor.execute(d.rename(stage, table.name))
-            self.cursor.execute(d.drop(old))
+            self.cursor.execute(dialect.rename(table, old.name))
+            self.cursor.execute(dialect.rename(stage, table.name))
+            self.cursor.execute(dialect.drop(old))
         else:
-            self.cursor.execute(d.rename(stage, table.name))
-        for statement in kept:
+            self.cursor.execute(dialect.rename(stage, table.name))
+        for statement in kept.statements:
             self.cursor.execute(statement)
-        if write.settings.keys and not has_primary:
-            self.cursor.execute(d.add_primary_key(table, write.settings.keys))
+        if write.settings.keys and not kept.has_primary_key:
+            self.cursor.execute(dialect.add_primary_key(table, write.settings.keys))
         return self._count(table, None, write.incoming)
 
     def replace_slice(self, write: Write) -> int:
@@ -156,24 +159,26 @@ class SqlSession(Session):
     def _through_stage(self, write: Write) -> int:
         """Load into a temporary table, then delete the slice (replace), insert or merge."""
         table, types, frame = self._prepare(write)
-        d, columns = self.dialect, list(types)
+        dialect, columns = self.dialect, list(types)
         stage = Table(table.schema, f"_hd_stage_{uuid.uuid4().hex[:12]}")
-        self.cursor.execute(d.create_table(stage, types, temporary=True))
+        self.cursor.execute(dialect.create_table(stage, types, temporary=True))
         self.load(self.cursor, stage, frame, True)
-        source = d.quote(stage.name)
+        source = dialect.quote(stage.name)
         mode = write.settings.mode
         if write.partitions is not None and mode is seam.WriteMode.REPLACE:
-            where = slice_predicate(d, write.partitions, write.incoming)
-            self.cursor.execute(f"DELETE FROM {d.table(table)} WHERE {where.sql}", where.params)
+            where = slice_predicate(dialect, write.partitions, write.incoming)
+            self.cursor.execute(
+                f"DELETE FROM {dialect.table(table)} WHERE {where.sql}", where.params
+            )
         if mode is seam.WriteMode.UPSERT:
             # Only the columns the data has: a column only the table has keeps its stored values.
             present = [c for c in columns if c in write.incoming]
             partial = len(present) < len(columns)
-            for statement in d.upsert_from(table, source, present, write.keys, partial):
+            for statement in dialect.upsert_from(table, source, present, write.keys, partial):
                 self.cursor.execute(statement)
         else:
-            self.cursor.execute(d.insert_from(table, source, columns))
-        self.cursor.execute(d.drop(stage, temporary=True))
+            self.cursor.execute(dialect.insert_from(table, source, columns))
+        self.cursor.execute(dialect.drop(stage, temporary=True))
         return self._count(table, write.partitions, write.incoming)
 
     def _count(
@@ -195,28 +200,28 @@ class SqlSession(Session):
         columns: Sequence[str] | None,
         partitions: seam.PartitionSlice | None,
     ) -> pl.DataFrame:
-        d, table = self.dialect, location
-        stored = d.stored_columns(self.cursor, table)
+        dialect, table = self.dialect, location
+        stored = dialect.stored_columns(self.cursor, table)
         if stored is None:
             raise ValueError(f"table `{table}` does not exist; materialize it first")
         names = list(columns) if columns else list(stored)
         missing = [c for c in names if c not in stored]
         if missing:
             raise ValueError(f"columns {missing} are not in `{table}` (it has {list(stored)})")
-        selected = {c: d.read_column(c, stored[c]) for c in names}
-        sql = f"SELECT {', '.join(f'{e} AS {d.quote(c)}' for c, (e, _) in selected.items())}"
-        sql += f" FROM {d.table(table)}"
+        selected = {c: dialect.read_column(c, stored[c]) for c in names}
+        sql = f"SELECT {', '.join(f'{e} AS {dialect.quote(c)}' for c, (e, _) in selected.items())}"
+        sql += f" FROM {dialect.table(table)}"
         params: list[Any] = []
         if partitions is not None and partitions.columns:
-            schema = {c: d.polars_type(stored[c]) for c in partitions.columns}
-            where = slice_predicate(d, partitions, schema)
+            schema = {c: dialect.polars_type(stored[c]) for c in partitions.columns}
+            where = slice_predicate(dialect, partitions, schema)
             sql, params = f"{sql} WHERE {where.sql}", where.params
         wire = {  # what each selected expression yields: JSON travels as text
-            c: pl.String() if isinstance(t, pl.Struct) else (t or d.polars_type(stored[c]))
+            c: pl.String() if isinstance(t, pl.Struct) else (t or dialect.polars_type(stored[c]))
             for c, (_, t) in selected.items()
         }
         schema = pl.Schema(
-            {c: t or d.polars_type(stored[c]) for c, (_, t) in selected.items()}
+            {c: t or dialect.polars_type(stored[c]) for c, (_, t) in selected.items()}
         )  # the exact types the eager read returns
         if self.stream is not None and not any(isinstance(t, pl.Struct) for t in schema.values()):
             # JSON columns take their structure from the values, so those tables read eagerly.

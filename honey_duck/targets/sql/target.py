@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
 import polars as pl
@@ -18,7 +18,8 @@ from pydantic import Field
 
 from honey_duck import seam
 from honey_duck.seam import Landing, SinkIOManager, Target, Write, write_through
-from honey_duck.targets.sql.dialect import Column, Cursor, Dialect, Table, json_text
+from honey_duck.targets.sql.dialect import Column, Cursor, Dialect, Table
+from honey_duck.targets.sql.refusals import value_refusals
 from honey_duck.targets.sql.session import Loader, SqlSession, Streamer
 
 
@@ -37,6 +38,9 @@ def table_for(key: dg.AssetKey, metadata: Mapping[str, Any], default_schema: str
 
 class SqlTarget(Target):
     """What a SQL target adds: a dialect, a transaction, a loader and a fetcher."""
+
+    # who cannot keep apart names that differ only in case, as the refusal says it
+    case_folding: ClassVar[str] = "a SQL engine that folds case"
 
     def __init__(self, default_schema: str) -> None:
         self.default_schema = default_schema
@@ -74,8 +78,25 @@ class SqlTarget(Target):
     def column_type(self, dtype: pl.DataType) -> Column:
         return sql_column(self.dialect(), dtype)
 
+    def schema_problems(self, schema: pl.Schema) -> list[str]:
+        """Names the engine would reject or cut, too many columns, and names that differ only
+        in case: a server would reject them half-way through a write, a stand-in would fold
+        them together, so every SQL target refuses them before anything is sent."""
+        dialect = self.dialect()
+        problems = [
+            f"column `{name}`: {why}; rename it in the asset"
+            for name in schema
+            if (why := dialect.identifier_problem(name))
+        ]
+        if dialect.max_columns is not None and len(schema) > dialect.max_columns:
+            problems.append(
+                f"{len(schema)} columns: a {dialect.name} table holds at most"
+                f" {dialect.max_columns}; split the asset"
+            )
+        return problems + seam.case_clashes(list(schema), self.case_folding)
+
     def refusals(self, schema: pl.Schema) -> list[seam.Refusal]:
-        return sub_microsecond_refusals(schema, self.dialect().name)
+        return value_refusals(self.dialect(), schema)
 
     def landing(self, dtype: pl.DataType) -> Landing:
         dialect = self.dialect()
@@ -86,7 +107,18 @@ class SqlTarget(Target):
         return Landing(read_as or dialect.polars_type(sql_type))
 
     def locate(self, key: dg.AssetKey, metadata: Mapping[str, Any]) -> Table:
-        return table_for(key, metadata, self.default_schema)
+        return self.checked(table_for(key, metadata, self.default_schema))
+
+    def checked(self, table: Table) -> Table:
+        """`table`, when the engine takes its schema and table names; else a ValueError."""
+        dialect = self.dialect()
+        for part, name in (("schema", table.schema), ("table", table.name)):
+            why = dialect.identifier_problem(name)
+            if why:
+                raise ValueError(
+                    f"the {part} name {name!r} of `{table}`: {why}; give metadata `{part}`"
+                )
+        return table
 
     def table_name(self, location: Table) -> str:
         return str(location)
@@ -121,37 +153,3 @@ def write(
     plan = Write(table, frame, incoming, {}, None, settings, partitions, checked, 100_000)
     rows, _ = write_through(session, lambda dtype: sql_column(dialect, dtype), str(table), plan)
     return rows
-
-
-def sub_microsecond_refusals(schema: pl.Schema, server: str) -> list[seam.Refusal]:
-    """Refuse nanosecond datetimes and durations with a part below the microsecond: SQL
-    timestamps and intervals keep microseconds, so the load would cut them."""
-    refusals = []
-    for name, dtype in schema.items():
-        col = seam.column(name)
-        if isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns":
-            bad = col.dt.epoch("ns") % 1000 != 0
-        elif isinstance(dtype, pl.Duration) and dtype.time_unit == "ns":
-            bad = col.dt.total_nanoseconds() % 1000 != 0
-        else:
-            continue
-        why = f"{server} keeps microseconds: a value with nanoseconds would be cut"
-        refusals.append(seam.Refusal(name, bad, why))
-    return refusals
-
-
-def nul_refusals(schema: pl.Schema, server: str) -> list[seam.Refusal]:
-    """Refuse text holding NUL (`\\x00`): PostgreSQL's text and jsonb cannot store it at all."""
-    refusals = []
-    for name, dtype in schema.items():
-        col = seam.column(name)
-        if isinstance(dtype, pl.String | pl.Categorical | pl.Enum):
-            bad = col.cast(pl.String).str.contains("\x00", literal=True)
-        elif isinstance(dtype, pl.List | pl.Array) and dtype.inner == pl.String:
-            bad = col.list.eval(pl.element().str.contains("\x00", literal=True)).list.any()
-        elif isinstance(dtype, pl.Struct | pl.List | pl.Array):
-            bad = json_text(name, dtype).str.contains("\\u0000", literal=True)
-        else:
-            continue
-        refusals.append(seam.Refusal(name, bad, f"{server} text cannot hold the NUL character"))
-    return refusals
