@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
-import polars.selectors as cs
 
 from honey_duck.seam.partitions import PartitionSlice
 from honey_duck.seam.settings import WriteMode, WriteSettings
@@ -114,30 +113,17 @@ def validate(
 
 
 def _refused(frame: pl.LazyFrame, refusal: Refusal, count: int) -> str:
-    """One refusal as a sentence: the column, why, how many rows, and the first one."""
-    row, shown = _first_refused(frame, refusal)
-    return (
-        f"column `{refusal.column}`: {refusal.why} ({count} row{'s' * (count != 1)},"
-        f" the first is row {row}: {shown})"
+    """One refusal as a sentence: the column, why, how many rows, and the first one's number.
+
+    Never the value itself: errors and logs carry no row's values (a secret or a person's data
+    may be one); the row number and the column are what a person needs to find it.
+    """
+    first = (
+        frame.with_row_index("__row")
+        .filter(refusal.bad.fill_null(False))
+        .select("__row")
+        .head(1)
+        .collect()
     )
-
-
-def _first_refused(frame: pl.LazyFrame, refusal: Refusal) -> tuple[int | None, str]:
-    """The first refused row's number and its value, shown as Python shows it if it can be
-    (a date past year 9999 cannot), else as polars prints it."""
-    # by name, literally: polars reads a column called `*` or `^...$` as a pattern
-    column = cs.by_name(refusal.column)
-    first = frame.with_row_index("__row").filter(refusal.bad.fill_null(False)).head(1)
-    for render in (column, column.cast(pl.String, strict=False)):
-        try:
-            found = first.select("__row", render.alias("__value")).collect()
-            if not found.height:
-                return None, "no row"
-            row, value = found.row(0)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException:  # polars panics are BaseExceptions
-            continue
-        shown = repr(value)
-        return row, shown if len(shown) <= 60 else shown[:57] + "..."
-    return None, "a value polars cannot print"
+    where = f", the first is row {first.item()}" if first.height else ""
+    return f"column `{refusal.column}`: {refusal.why} ({count} row{'s' * (count != 1)}{where})"

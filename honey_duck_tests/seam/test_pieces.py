@@ -222,3 +222,13 @@ def test_metadata_names_rows_by_partitioning() -> None:
     assert "dagster/partition_row_count" not in ranged  # never a range total per partition
     assert ranged["honey_duck/range_row_count"].value == 3
     assert ranged["honey_duck/range"] == "2024-01-01..2024-02-01 (2 partitions)"
+
+
+def test_a_refusal_names_the_column_and_the_row_but_never_the_value() -> None:
+    frame = pl.LazyFrame({"id": [1, 2, 3], "secret": ["ok", "hunter2\x00", "fine"]})
+    refusal = seam.Refusal("secret", seam.column("secret").str.contains("\x00"), "no NUL here")
+    with pytest.raises(ValueError) as refused:
+        seam.validate(frame, seam.WriteSettings(), None, [refusal])
+    message = str(refused.value)
+    assert message == "column `secret`: no NUL here (1 row, the first is row 1)"
+    assert "hunter2" not in message
