@@ -30,6 +30,7 @@ from typing import IO, Any, ClassVar, Self
 
 import mirakuru
 import mirakuru.base
+from mirakuru.exceptions import ProcessFinishedWithError
 
 from honey_duck_dev.services._host import (
     HOST,
@@ -255,10 +256,13 @@ class Service(abc.ABC):
         try:
             if self._executor is not None and self._executor.process is not None:
                 pid = self._executor.process.pid
+                # a server that died before (a test killed it) has nothing to say about stopping
+                gone = self._executor.process.poll() is not None
                 try:  # the stop signal to its group, a bounded wait, then SIGKILL
                     self._executor.stop()
-                except mirakuru.ProcessFinishedWithError as exc:
-                    raise self.error(f"exited with {exc.exit_code} when stopped") from None
+                except ProcessFinishedWithError as exc:
+                    if not gone:
+                        raise self.error(f"exited with {exc.exit_code} when stopped") from None
                 if pid_alive(pid):
                     raise ServiceError(f"{self.name} (pid {pid}) survived SIGKILL")
         finally:
