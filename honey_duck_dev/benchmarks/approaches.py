@@ -115,7 +115,7 @@ def ours_files(fmt: str) -> Run:
     """Our `FileIOManager` writing `fmt`."""
 
     def run(source: Path, out: Path) -> None:
-        from honey_duck.targets.files.target import FileIOManager
+        from honey_duck.targets.files import FileIOManager
 
         materialize(source, FileIOManager(format=fmt, base_path=str(out)))  # type: ignore[arg-type]
 
@@ -523,7 +523,7 @@ def ours_monthly(fmt: str) -> Run:
     """Our `FileIOManager` writing `fmt`, one file per monthly partition."""
 
     def run(source: Path, out: Path) -> None:
-        from honey_duck.targets.files.target import FileIOManager
+        from honey_duck.targets.files import FileIOManager
 
         manager = FileIOManager(format=fmt, base_path=str(out))  # type: ignore[arg-type]
         materialize_range(source, manager)
@@ -1078,7 +1078,7 @@ _CHECKED_FORMATS = ("json", "csv", "feather", "parquet")
 
 def _files_readback(fmt: str) -> Callable[[Path], object]:
     def readback(out: Path) -> object:
-        from honey_duck.targets.files.target import FileIOManager
+        from honey_duck.targets.files import FileIOManager
 
         return FileIOManager(format=fmt, base_path=str(out)).readback()  # type: ignore[arg-type]
 

@@ -10,8 +10,8 @@ import pytest
 
 from honey_duck.seam import Landing
 from honey_duck.seam.reconcile import compare, figures
+from honey_duck.targets.files import FileIOManager
 from honey_duck.targets.files.formats import ExcelFormat
-from honey_duck.targets.files.target import FileIOManager
 from honey_duck_tests.contract.reconciling import reconciled
 
 
