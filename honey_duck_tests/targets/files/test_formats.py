@@ -561,3 +561,23 @@ def test_feather_round_trips_every_claimed_type(frame: pl.DataFrame) -> None:
 @given(frames("parquet"))
 def test_parquet_round_trips_every_claimed_type(frame: pl.DataFrame) -> None:
     check_property("parquet", frame)
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_every_format_keeps_the_sign_of_zero(tmp_path, name: str) -> None:
+    fmt = FORMATS[name]()
+    frame = pl.DataFrame(
+        {
+            "f64": [-0.0, 0.0, None],
+            "f32": pl.Series([-0.0, 0.0, None], dtype=pl.Float32),
+        }
+    )
+    if name in NESTED:
+        frame = frame.with_columns(
+            listed=pl.Series([[-0.0], [0.0, -0.0], None]),
+            inside=pl.Series([{"x": -0.0}, {"x": 0.0}, None]),
+        )
+    back = write_and_read(fmt, frame, str(tmp_path))
+    roundtrip.assert_reconciles(fmt.landing, frame, back)  # which hashes -0.0 apart from 0.0
+    signs = back.select(pl.col("f64", "f32").cast(pl.String)).rows()
+    assert signs == [("-0.0", "-0.0"), ("0.0", "0.0"), (None, None)]
