@@ -88,24 +88,22 @@ def not_as_written(name: str, row: int | None, problem: str) -> ValueError:
     )
 
 
-def refuse_rows(
-    bad: pl.Expr, problem: Callable[[pl.DataFrame], str], name: str, *also: pl.Expr
-) -> pl.Expr:
+def refuse_rows(bad: pl.Expr, problem: Callable[[int], str], name: str) -> pl.Expr:
     """True on every row, or an error naming the first row of a batch where `bad` holds.
 
-    `problem` gets that batch's failing rows (`ROW`, `bad` and the `also` columns) and says in
-    words what is wrong, naming columns, never values. The check is a Python call per batch
-    of rows, not per row: the values are tested by polars before it.
+    `problem` gets that row's number (from 0) and says in words what is wrong there, naming
+    columns, never values. The check is a Python call per batch of rows, not per row, and it
+    is handed only the row numbers and flags: the values are tested by polars before it.
     """
 
     def check(batch: pl.Series) -> pl.Series:
         flags = batch.struct.field("bad")
         if flags.any():
-            failing = batch.struct.unnest().filter(pl.col("bad"))
-            raise not_as_written(name, int(failing[ROW][0]), problem(failing))
+            row = int(batch.struct.field(ROW).filter(flags)[0])
+            raise not_as_written(name, row, problem(row))
         return flags.not_()
 
-    return pl.struct(pl.col(ROW), bad.fill_null(False).alias("bad"), *also).map_batches(
+    return pl.struct(pl.col(ROW), bad.fill_null(False).alias("bad")).map_batches(
         check, return_dtype=pl.Boolean, is_elementwise=True
     )
 

@@ -109,6 +109,6 @@ class CsvFormat(FileFormat):
             value = parse(text, dtype)
             bad = text.ne_missing(as_written(value, dtype))
             why = f"column `{column}` holds text that is not a {schema[column]} value exactly"
-            ok = refuse_rows(bad, lambda _rows, why=why: why, name).alias(f"ok{position}")
+            ok = refuse_rows(bad, lambda _row, why=why: why, name).alias(f"ok{position}")
             columns.append(pl.when(ok).then(value).alias(column))
         return cast_to(texts.select(columns), schema)

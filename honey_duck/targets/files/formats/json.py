@@ -31,7 +31,8 @@ from honey_duck.targets.files.formats.base import (
 )
 
 TEXT_FLOATS = "text_floats"  # the sidecar's list of columns whose floats were written as text
-_LINE, _DECODED, _OK = "__honey_duck_line", "__honey_duck_values", "__honey_duck_ok"
+_LINE, _DECODED = "__honey_duck_line", "__honey_duck_values"
+_BAD, _OK = "__honey_duck_bad", "__honey_duck_ok"
 
 # JSON datetimes are ISO 8601 text, which polars reads back only for years 1..9999 (naive).
 _JSON_FIRST_SECOND, _JSON_END_SECOND = -62_135_596_800, 253_402_300_800  # 0001-01-01, 10000-01-01
@@ -107,33 +108,37 @@ def _loads(text: str) -> Any:
     )
 
 
-def _difference(schema: pl.Schema) -> Callable[[pl.DataFrame], str]:
-    """What differs between a failing line and its values written again, in words."""
+def _difference(stored: str, encoded: str, schema: pl.Schema) -> str:
+    """What differs between a stored line and its values written again, in words."""
+    try:
+        found = _loads(stored)
+    except ValueError:
+        return "the line is not valid JSON"
+    if not isinstance(found, dict):
+        return "the line is not a JSON object"
+    ours = _loads(encoded)
+    extra = [k for k in found if k not in ours]
+    if extra:
+        return f"fields {extra} are in the file but not in its schema record"
+    missing = [k for k in ours if k not in found]
+    if missing:
+        return f"fields {missing} of its schema record are missing from the line"
+    for column, value in ours.items():
+        if found[column] != value:
+            return (
+                f"column `{column}` holds a value that is not a {schema[column]} value exactly"
+                " (or is written otherwise than this writer writes it)"
+            )
+    return "its fields are in another order or spaced otherwise than this writer writes"
 
-    def describe(rows: pl.DataFrame) -> str:
-        line, encoded = rows[_LINE][0], rows["e0"][0]
-        try:
-            stored = _loads(line)
-        except ValueError:
-            return "the line is not valid JSON"
-        if not isinstance(stored, dict):
-            return "the line is not a JSON object"
-        ours = _loads(encoded)
-        extra = [k for k in stored if k not in ours]
-        if extra:
-            return f"fields {extra} are in the file but not in its schema record"
-        missing = [k for k in ours if k not in stored]
-        if missing:
-            return f"fields {missing} of its schema record are missing from the line"
-        for column, value in ours.items():
-            if stored[column] != value:
-                return (
-                    f"column `{column}` holds a value that is not a {schema[column]} value"
-                    " exactly (or is written otherwise than this writer writes it)"
-                )
-        return "its fields are in another order or spaced otherwise than this writer writes"
 
-    return describe
+def _line(path: str, row: int) -> str:
+    """Line `row` (from 0) of a file, as polars splits lines: on `\\n` only."""
+    with open(path, encoding="utf-8", newline="\n") as handle:
+        for number, line in enumerate(handle):
+            if number == row:
+                return line.rstrip("\n")
+    return ""
 
 
 class JsonFormat(FileFormat):
@@ -181,43 +186,53 @@ class JsonFormat(FileFormat):
     ) -> pl.LazyFrame:
         if record is None:
             return pl.scan_ndjson(path)
-        schema = record.schema
-        text = record.encoding.get(TEXT_FLOATS)
-        recorded = utc_instants(schema)
-        decode = pl.Struct({c: _decoded_as(t) for c, t in recorded.items()})
-        # each column by position: a name such as `*` or `^a$` would be read as a pattern
-        fields = pl.col(_DECODED).struct.rename_fields([f"f{i}" for i in range(len(schema))])
-        values = [
-            _parse(fields.struct.field(f"f{i}"), t).alias(f"v{i}")
-            for i, t in enumerate(recorded.values())
-        ]
-        if text is None:  # written before the sidecar named them: either form is as written
-            wires = [_wire(schema, set()), _wire(schema, set(schema))]
-        else:
-            wires = [_wire(schema, set(text))]
-        encoded = [
-            pl.struct(pl.col(f"v{i}").cast(w[c]).alias(c) for i, c in enumerate(schema))
-            .struct.json_encode()
-            .alias(f"e{n}")
-            for n, w in enumerate(wires)
-        ]
-        bad = pl.all_horizontal(
-            pl.col(f"e{n}").ne_missing(pl.col(_LINE)) for n in range(len(wires))
-        )
-        line, first = pl.col(_LINE), pl.col("e0")
-        checked = (
-            pl.scan_lines(path, name=_LINE, row_index_name=ROW)
-            .with_columns(line.str.json_decode(decode).alias(_DECODED))
-            .with_columns(values)
-            .with_columns(encoded)
-            .with_columns(
-                refuse_rows(bad, _difference(schema), record.name, line, first).alias(_OK)
-            )
+        schema, text = record.schema, record.encoding.get(TEXT_FLOATS)
+
+        def problem(row: int) -> str:  # only when a line fails: that one line again, eagerly
+            stored = _line(path, row)
+            again = _checked(pl.LazyFrame({_LINE: [stored]}), schema, text).collect()
+            return _difference(stored, again["e0"][0] or "null", schema)
+
+        lines = pl.scan_lines(path, name=_LINE, row_index_name=ROW)
+        checked = _checked(lines, schema, text).with_columns(
+            refuse_rows(pl.col(_BAD), problem, record.name).alias(_OK)
         )
         typed = checked.select(
             pl.when(pl.col(_OK)).then(pl.col(f"v{i}")).alias(c) for i, c in enumerate(schema)
         )
         return cast_to(typed, schema)
+
+
+def _checked(lines: pl.LazyFrame, schema: pl.Schema, text: list[str] | None) -> pl.LazyFrame:
+    """`lines` with each one's values (`v0`, `v1`, ... in the recorded types, aware datetimes
+    in UTC), the values written again (`e0`, and `e1` for the other float form when the record
+    does not say which), and `_BAD`: whether the line is not what was written."""
+    recorded = utc_instants(schema)
+    decode = pl.Struct({c: _decoded_as(t) for c, t in recorded.items()})
+    # each column by position: a name such as `*` or `^a$` would be read as a pattern
+    fields = pl.col(_DECODED).struct.rename_fields([f"f{i}" for i in range(len(schema))])
+    values = [
+        _parse(fields.struct.field(f"f{i}"), t).alias(f"v{i}")
+        for i, t in enumerate(recorded.values())
+    ]
+    if text is None:  # written before the sidecar named them: either form is as written
+        wires = [_wire(schema, set()), _wire(schema, set(schema))]
+    else:
+        wires = [_wire(schema, set(text))]
+    encoded = [
+        pl.struct(pl.col(f"v{i}").cast(w[c]).alias(c) for i, c in enumerate(schema))
+        .struct.json_encode()
+        .alias(f"e{n}")
+        for n, w in enumerate(wires)
+    ]
+    line = pl.col(_LINE)
+    bad = pl.all_horizontal(pl.col(f"e{n}").ne_missing(line) for n in range(len(wires)))
+    return (
+        lines.with_columns(line.str.json_decode(decode).alias(_DECODED))
+        .with_columns(values)
+        .with_columns(encoded)
+        .with_columns(bad.alias(_BAD))
+    )
 
 
 def _wire(schema: pl.Schema, as_text: set[str]) -> dict[str, pl.DataType]:
