@@ -143,7 +143,7 @@ class FileSession(Session):
     def upsert(self, write: Write) -> int:
         return self._write_all(write)
 
-    def _objects(self, write: Write) -> list[_PlannedFile]:
+    def _planned_files(self, write: Write) -> list[_PlannedFile]:
         key = write.location
         if write.partitions is None:
             return [_PlannedFile(self.target.path(key, None), write.frame, write.checked.rows)]
@@ -162,38 +162,38 @@ class FileSession(Session):
         Writers of one asset take turns (on local disk); a range of several files is
         announced before publishing, so a range that did not finish is detected on read.
         """
-        objects = self._objects(write)
+        files = self._planned_files(write)
         folder = self.target.folder(write.location)
-        names = [relative(folder, o.path) for o in objects]
+        names = [relative(folder, f.path) for f in files]
         schema = pl.Schema(write.schema)
         rows = 0
         with self.target.store.lock(folder), ExitStack() as stack:
             self.target.store.sweep_uploads(folder)
-            folders = [stack.enter_context(self.target.store.staging(o.path)) for o in objects]
-            if self._routable(write, objects):
-                staged = self._stage_routed(folders, objects, schema, write)
+            folders = [stack.enter_context(self.target.store.staging(f.path)) for f in files]
+            if self._routable(write, files):
+                staged = self._stage_routed(folders, files, schema, write)
                 rows = write.checked.rows
             else:
                 staged = []
-                for where, planned in zip(folders, objects, strict=True):
+                for where, planned in zip(folders, files, strict=True):
                     path, written, count = self._stage(where, planned, schema, write)
                     staged.append((path, written))
                     rows += count
-            marker = self.target.store.announce(folder, names) if len(objects) > 1 else None
-            for planned, (path, written) in zip(objects, staged, strict=True):
+            marker = self.target.store.announce(folder, names) if len(files) > 1 else None
+            for planned, (path, written) in zip(files, staged, strict=True):
                 self._publish(path, planned.path, schema, written)
             if write.partitions is not None:
                 self.target.store.settle(folder, marker, names)
         return rows
 
-    def _routable(self, write: Write, objects: list[_PlannedFile]) -> bool:
+    def _routable(self, write: Write, files: list[_PlannedFile]) -> bool:
         """Whether one pass can write every partition's file: a replace of several
         partitions in a format whose polars sink routes rows by a column."""
         replace = write.settings.mode is seam.WriteMode.REPLACE
-        return replace and len(objects) > 1 and self.target.fmt.routes
+        return replace and len(files) > 1 and self.target.fmt.routes
 
     def _stage_routed(
-        self, folders: list[str], objects: list[_PlannedFile], schema: pl.Schema, write: Write
+        self, folders: list[str], files: list[_PlannedFile], schema: pl.Schema, write: Write
     ) -> list[tuple[str, Written]]:
         """Stage every partition's file in one pass over the rows (not one pass per partition).
 
@@ -201,7 +201,7 @@ class FileSession(Session):
         partition's staged file. A partition without rows gets its typed, empty file apart.
         """
         assert write.partitions is not None
-        paths = [os.path.join(f, o.path.name) for f, o in zip(folders, objects, strict=True)]
+        paths = [os.path.join(f, o.path.name) for f, o in zip(folders, files, strict=True)]
         index: Any = pl
         for i, part in enumerate(write.partitions.parts):
             index = index.when(part.predicate(write.incoming)).then(pl.lit(i, pl.UInt32))
@@ -221,7 +221,7 @@ class FileSession(Session):
         fmt, batch_rows = self.target.fmt, write.batch_rows
         written = fmt.write(routed, destination, batch_rows=batch_rows)
         staged = []
-        for path, planned in zip(paths, objects, strict=True):
+        for path, planned in zip(paths, files, strict=True):
             if planned.rows == 0:  # no row routed there: its file is typed and empty
                 staged.append((path, fmt.write(content.clear(), path, batch_rows=batch_rows)))
             else:

@@ -190,20 +190,22 @@ class JsonFormat(FileFormat):
 
         def problem(row: int) -> str:  # only when a line fails: that one line again, eagerly
             stored = _line(path, row)
-            again = _checked(pl.LazyFrame({_LINE: [stored]}), schema, text).collect()
+            again = _decode_and_compare(pl.LazyFrame({_LINE: [stored]}), schema, text).collect()
             return _difference(stored, again["e0"][0] or "null", schema)
 
         lines = pl.scan_lines(path, name=_LINE, row_index_name=ROW)
-        checked = _checked(lines, schema, text).with_columns(
+        compared = _decode_and_compare(lines, schema, text).with_columns(
             refuse_rows(pl.col(_BAD), problem, record.name).alias(_OK)
         )
-        typed = checked.select(
+        typed = compared.select(
             pl.when(pl.col(_OK)).then(pl.col(f"v{i}")).alias(c) for i, c in enumerate(schema)
         )
         return cast_to(typed, schema)
 
 
-def _checked(lines: pl.LazyFrame, schema: pl.Schema, text: list[str] | None) -> pl.LazyFrame:
+def _decode_and_compare(
+    lines: pl.LazyFrame, schema: pl.Schema, text: list[str] | None
+) -> pl.LazyFrame:
     """`lines` with each one's values (`v0`, `v1`, ... in the recorded types, aware datetimes
     in UTC), the values written again (`e0`, and `e1` for the other float form when the record
     does not say which), and `_BAD`: whether the line is not what was written."""
