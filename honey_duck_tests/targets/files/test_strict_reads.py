@@ -142,3 +142,14 @@ def test_an_unedited_file_with_a_refreshed_sidecar_still_passes(tmp_path: Path, 
     refresh_sidecar(path)
     verdict = run.check()
     assert verdict.passed, verdict.description
+
+
+def test_a_json_sidecar_written_before_encodings_were_recorded_still_reads(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"id": [1, 2], "ratio": [float("nan"), -0.0]})
+    run, path = written(tmp_path, "json", frame)
+    sidecar = path.with_name(path.name + ".schema")
+    doc = json.loads(sidecar.read_text())
+    assert doc.pop("encoding") == {"text_floats": ["ratio"]}
+    sidecar.write_text(json.dumps(doc))  # as the sink wrote it before: the types alone
+    verdict = run.check()
+    assert verdict.passed, verdict.description
