@@ -7,7 +7,7 @@ column, a stored value that does not fit the recorded type exactly (`refuse_rows
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -88,22 +88,29 @@ def not_as_written(name: str, row: int | None, problem: str) -> ValueError:
     )
 
 
-def refuse_rows(bad: pl.Expr, problem: Callable[[int], str], name: str) -> pl.Expr:
-    """True on every row, or an error naming the first row of a batch where `bad` holds.
+Problem = Callable[[int], str]  # what is wrong on a row (counted from 0), in words
 
-    `problem` gets that row's number (from 0) and says in words what is wrong there, naming
-    columns, never values. The check is a Python call per batch of rows, not per row, and it
-    is handed only the row numbers and flags: the values are tested by polars before it.
+
+def refuse_rows(tests: Sequence[tuple[pl.Expr, Problem]], name: str) -> pl.Expr:
+    """True on every row, or an error naming the first failing row of a batch.
+
+    Each test is an expression true where a row is not as written, and what to say then,
+    naming columns, never values. The check is one Python call per batch of rows, handed only
+    the row numbers and flags: the values are tested by polars before it.
     """
+    flags = [test.fill_null(False).alias(f"bad{i}") for i, (test, _) in enumerate(tests)]
 
     def check(batch: pl.Series) -> pl.Series:
-        flags = batch.struct.field("bad")
-        if flags.any():
-            row = int(batch.struct.field(ROW).filter(flags)[0])
+        frame = batch.struct.unnest()
+        failing = frame.select(pl.col(ROW), pl.any_horizontal(pl.exclude(ROW)).alias("bad"))
+        if failing["bad"].any():
+            row = int(failing.filter(pl.col("bad"))[ROW][0])
+            first = frame.filter(pl.col(ROW) == row).row(0)[1:]
+            problem = next(say for (_, say), hit in zip(tests, first, strict=True) if hit)
             raise not_as_written(name, row, problem(row))
-        return flags.not_()
+        return pl.Series([True] * len(batch), dtype=pl.Boolean)
 
-    return pl.struct(pl.col(ROW), bad.fill_null(False).alias("bad")).map_batches(
+    return pl.struct(pl.col(ROW), *flags).map_batches(
         check, return_dtype=pl.Boolean, is_elementwise=True
     )
 

@@ -20,6 +20,7 @@ from honey_duck.targets.files.formats.base import (
     utc_instants,
 )
 
+_OK = "__honey_duck_ok"
 _FRACTION = {"ms": "%.3f", "us": "%.6f", "ns": "%.9f"}  # the digits polars writes per unit
 
 
@@ -103,12 +104,16 @@ class CsvFormat(FileFormat):
         texts = pl.scan_csv(
             path, schema={c: pl.String for c in schema}, row_index_name=ROW, infer_schema_length=0
         )
-        columns = []
-        for position, (column, dtype) in enumerate(wire.items()):
-            text = seam.column(column)
-            value = parse(text, dtype)
-            bad = text.ne_missing(as_written(value, dtype))
+        parsed = [
+            parse(seam.column(c), t).alias(f"__v{i}") for i, (c, t) in enumerate(wire.items())
+        ]
+        tests = []
+        for i, (column, dtype) in enumerate(wire.items()):
+            again = as_written(pl.col(f"__v{i}"), dtype)  # the text the writer writes for it
             why = f"column `{column}` holds text that is not a {schema[column]} value exactly"
-            ok = refuse_rows(bad, lambda _row, why=why: why, name).alias(f"ok{position}")
-            columns.append(pl.when(ok).then(value).alias(column))
+            tests.append((seam.column(column).ne_missing(again), lambda _row, why=why: why))
+        texts = texts.with_columns(parsed).with_columns(refuse_rows(tests, name).alias(_OK))
+        columns = [
+            pl.when(pl.col(_OK)).then(pl.col(f"__v{i}")).alias(c) for i, c in enumerate(wire)
+        ]
         return cast_to(texts.select(columns), schema)

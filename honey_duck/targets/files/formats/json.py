@@ -195,7 +195,7 @@ class JsonFormat(FileFormat):
 
         lines = pl.scan_lines(path, name=_LINE, row_index_name=ROW)
         compared = _decode_and_compare(lines, schema, text).with_columns(
-            refuse_rows(pl.col(_BAD), problem, record.name).alias(_OK)
+            refuse_rows([(pl.col(_BAD), problem)], record.name).alias(_OK)
         )
         typed = compared.select(
             pl.when(pl.col(_OK)).then(pl.col(f"v{i}")).alias(c) for i, c in enumerate(schema)
