@@ -10,7 +10,7 @@ from honey_duck.seam import SinkIOManager, check_assets
 from honey_duck.seam.faults import redact
 from honey_duck.seam.reconcile import reconcile_checks
 from honey_duck.sinks import SINKS
-from honey_duck.targets.files.target import FileIOManager
+from honey_duck.targets.files import FileIOManager
 
 STORAGE_URL = Setting("HONEY_DUCK_STORAGE_URL")  # `prod`: where the pipeline keeps its tables
 INPUT_URL = Setting("HONEY_DUCK_INPUT_URL")  # `prod`: where the source CSVs are

@@ -13,7 +13,7 @@ import dagster as dg
 import polars as pl
 
 from honey_duck.seam.reconcile import reconcile_checks
-from honey_duck.targets.files.target import FileIOManager
+from honey_duck.targets.files import FileIOManager
 
 KEY = dg.AssetKey(["t", "table"])
 

@@ -1,5 +1,8 @@
 """Reconciliation: the comparison itself (pure polars), then the check around a real sink."""
 
+import os
+import struct
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -10,8 +13,8 @@ import pytest
 
 from honey_duck.seam import Landing
 from honey_duck.seam.reconcile import compare, figures
+from honey_duck.targets.files import FileIOManager
 from honey_duck.targets.files.formats import ExcelFormat
-from honey_duck.targets.files.target import FileIOManager
 from honey_duck_tests.contract.reconciling import reconciled
 
 
@@ -245,3 +248,100 @@ def test_text_and_excel_files_reconcile_their_declared_types(tmp_path: Path, fmt
     sink = FileIOManager(format=fmt, base_path=str(tmp_path / "out"))
     verdict = reconciled(tmp_path, sink, frame, metadata={"reconcile_keys": ["id"]}).write()
     assert verdict.passed, verdict.description
+
+
+# -- the sign of zero is a value; JSON read back typed from its values keeps its kinds --------
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pl.Series([1.0, -0.0, None]),
+        pl.Series([1.0, -0.0, None], dtype=pl.Float32),
+        pl.Series([[1.0], [-0.0], None]),
+        pl.Series([{"x": 1.0}, {"x": -0.0}, None]),
+    ],
+    ids=["Float64", "Float32", "List", "Struct"],
+)
+def test_minus_zero_stored_as_zero_fails_the_check(column: pl.Series) -> None:
+    asset = pl.DataFrame({"id": [1, 2, 3], "x": column})
+    values = column.to_list()
+    values[1] = abs(values[1]) if isinstance(values[1], float) else _zero_of(values[1])
+    flipped = asset.with_columns(pl.Series("x", values, dtype=column.dtype))
+    result = compare("t", asset.lazy(), flipped.lazy(), same, ["id"])
+    assert result.differing == ["x"], result.problems
+    assert result.examples == {"changed": [2]}
+    assert compare("t", asset.lazy(), asset.lazy(), same, ["id"]).passed
+
+
+def _zero_of(value: object) -> object:
+    return [0.0] if isinstance(value, list) else {"x": 0.0}
+
+
+def test_every_nan_is_one_value() -> None:
+    quiet, other = float("nan"), struct.unpack("<d", struct.pack("<Q", 0x7FF8_0000_0000_0001))[0]
+    asset = pl.DataFrame({"x": [quiet, 1.0], "l": [[quiet], [1.0]]})
+    landed = pl.DataFrame({"x": [other, 1.0], "l": [[-other], [1.0]]})
+    assert compare("t", asset.lazy(), landed.lazy(), same).passed
+
+
+def inferred(dtype: pl.DataType) -> Landing:
+    return Landing(None)  # read back typed from the values, as JSON columns in SQL are
+
+
+def test_an_inferred_column_compares_kinds_not_only_text() -> None:
+    asset = pl.DataFrame({"id": [1, 2], "info": [{"k": 1, "v": "x"}, {"k": 2, "v": None}]})
+    as_text = pl.DataFrame({"id": [1, 2], "info": [{"k": "1", "v": "x"}, {"k": "2", "v": None}]})
+    result = compare("t", asset.lazy(), as_text.lazy(), inferred, ["id"])
+    assert result.differing == ["info"], result.problems
+    reordered = pl.DataFrame({"id": [1, 2], "info": [{"v": "x", "k": 1}, {"v": None, "k": 2}]})
+    assert compare("t", asset.lazy(), reordered.lazy(), inferred, ["id"]).passed
+    one_changed = pl.DataFrame(
+        {"id": [1, 2], "info": [{"k": 1.0, "v": "x"}, {"k": 2.0, "v": None}]}
+    )
+    assert compare("t", asset.lazy(), one_changed.lazy(), inferred, ["id"]).differing == ["info"]
+
+
+@pytest.fixture(params=["postgres", "local"])
+def sql_sink(request: pytest.FixtureRequest, tmp_path: Path):
+    """A SQL sink that keeps structs as jsonb (or DuckDB JSON): its manager, how to run SQL
+    natively, its schema, and the SQL of `info` with its field `k` turned from number to text."""
+    from honey_duck.targets.postgres import PostgresIOManager
+    from honey_duck.targets.standin import StandInIOManager
+
+    schema = f"r_{request.param}_{os.getpid()}_{time.time_ns() % 10**8}"
+    if request.param == "postgres":
+        import psycopg
+
+        url = request.getfixturevalue("postgres_server")
+
+        def execute(sql: str) -> None:
+            with psycopg.connect(url, autocommit=True) as connection:
+                connection.execute(sql)
+
+        as_text = "jsonb_set(info, '{k}', to_jsonb(info->>'k'))"
+        return PostgresIOManager.from_url(url, default_schema=schema), execute, schema, as_text
+    import duckdb
+
+    database = str(tmp_path / "local.duckdb")
+
+    def execute_locally(sql: str) -> None:
+        with duckdb.connect(database) as connection:
+            connection.execute(sql)
+
+    manager = StandInIOManager.of(PostgresIOManager(), database=database, default_schema=schema)
+    return manager, execute_locally, schema, "json_object('k', info->>'k', 'v', info->'v')"
+
+
+def test_a_json_number_turned_into_text_fails_the_check(sql_sink, tmp_path: Path) -> None:
+    manager, execute, schema, k_as_text = sql_sink
+    frame = pl.DataFrame({"id": [1, 2], "info": [{"k": 1, "v": "x"}, {"k": 2, "v": None}]})
+    metadata = {"schema": schema, "table": "typed", "reconcile_keys": ["id"]}
+    run = reconciled(tmp_path, manager, frame, metadata=metadata)
+    verdict = run.write()
+    assert verdict.passed, verdict.description
+    # every row's number as text: the reader then infers a text field, whose values read "1"
+    execute(f'UPDATE "{schema}"."typed" SET info = {k_as_text}')
+    verdict = run.check()
+    assert not verdict.passed
+    assert "values of `info` differ" in verdict.description, verdict.description

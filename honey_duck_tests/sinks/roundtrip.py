@@ -47,12 +47,14 @@ NANOSECONDS = st.one_of(  # since the epoch: 1677 to 2262, sub-microsecond parts
     st.sampled_from([-1, 1, 999, -(2**63) + 1, 2**63 - 1]), st.integers(-(2**63) + 1, 2**63 - 1)
 )
 LABELS = ["gallery", "online", "Zoë ✓", ""]
+SIGNED_ZEROS = st.sampled_from([-0.0, 0.0])
 
 COLUMNS: dict[str, tuple[pl.DataType, st.SearchStrategy]] = {
     **{str(t): (t, _ints(t)) for t in [pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8,
                                        pl.UInt16, pl.UInt32, pl.UInt64]},
-    "Float32": (pl.Float32, st.floats(width=32, allow_nan=True, allow_infinity=True)),
-    "Float64": (pl.Float64, st.floats(allow_nan=True, allow_infinity=True)),
+    # -0.0 often, not by luck: the sign of a zero is a value the targets must keep
+    "Float32": (pl.Float32, SIGNED_ZEROS | st.floats(width=32, allow_infinity=True)),
+    "Float64": (pl.Float64, SIGNED_ZEROS | st.floats(allow_nan=True, allow_infinity=True)),
     "Decimal": (
         pl.Decimal(18, 4),
         st.decimals(-(10**13) + 1, 10**13 - 1, places=4, allow_nan=False, allow_infinity=False),
@@ -149,14 +151,16 @@ def holds_nul(frame: pl.DataFrame) -> str | None:
 
 
 def same(a: Any, b: Any) -> bool:
-    """Equal values, NaN equal to NaN, JSON text equal to what it encodes, numbers by value."""
+    """Equal values, NaN equal to NaN, JSON text equal to what it encodes, numbers by value
+    (the sign of a zero included)."""
     if isinstance(b, str) and isinstance(a, dict | list):
         b = json.loads(b)
     if isinstance(a, dict | list) and isinstance(b, str):
         a, b = b, a
     if isinstance(a, float) and isinstance(b, float | Decimal):
         b = float(b)
-        return (math.isnan(a) and math.isnan(b)) or a == b
+        same_sign = math.copysign(1, a) == math.copysign(1, b)
+        return (math.isnan(a) and math.isnan(b)) or (a == b and same_sign)
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):

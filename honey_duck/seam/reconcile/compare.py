@@ -106,14 +106,18 @@ def compare(
     stored = landed.collect_schema()
     result = Comparison(name, None, None)
     declared: dict[str, pl.DataType] = {}
+    inferred: set[str] = set()  # read back typed from the values: compared as typed JSON text
     for column, dtype in produced.items():
         if column not in stored:
             continue
         want = landing(dtype).dtype
         got = stored[column]
-        # None: the target infers the type from its values (JSON in SQL); compare in its type
-        declared[column] = got if want is None else want
-        if want is not None and got != want:
+        if want is None:  # the target infers the type from its values (JSON in SQL)
+            inferred.add(column)
+            declared[column] = pl.String
+            continue
+        declared[column] = want
+        if got != want:
             result.types[column] = (str(want), str(got))
     missing = [c for c in produced if c not in stored]
     extra = [c for c in stored if c not in produced]
@@ -128,9 +132,17 @@ def compare(
     common = [c for c in produced if c in stored and c not in result.types]
     schema = pl.Schema({c: declared[c] for c in common})
     converted = expected.select(
-        _convert(landing(produced[c]), by_name(c), declared[c]).alias(c) for c in common
+        (
+            typed_json(_changed(landing(produced[c]), by_name(c)), produced[c])
+            if c in inferred
+            else _changed(landing(produced[c]), by_name(c)).cast(declared[c])
+        ).alias(c)
+        for c in common
     )
-    kept = landed.select(by_name(c) for c in common)
+    kept = landed.select(
+        (typed_json(by_name(c), stored[c]) if c in inferred else by_name(c)).alias(c)
+        for c in common
+    )
     usable_keys = [k for k in keys if k in schema]
     if only_expected_keys and usable_keys:
         kept = kept.join(
@@ -161,9 +173,33 @@ def compare(
     return result
 
 
-def _convert(landing: Landing, expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    changed = landing.change(expr) if landing.change is not None else expr
-    return changed.cast(dtype)
+def _changed(landing: Landing, expr: pl.Expr) -> pl.Expr:
+    return landing.change(expr) if landing.change is not None else expr
+
+
+def typed_json(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A value as JSON text with its struct fields in name order: the number 1 and the string
+    "1" differ, as do 1 and 1.0 and -0.0 and 0.0, and the order a store keeps keys in (jsonb
+    sorts them) does not matter. Null stays null."""
+    wrapped = pl.struct(_fields_in_name_order(expr, dtype).alias("v")).struct.json_encode()
+    return pl.when(expr.is_not_null()).then(wrapped)
+
+
+def _fields_in_name_order(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if isinstance(dtype, pl.List | pl.Array):
+        items = expr if isinstance(dtype, pl.List) else expr.arr.to_list()
+        return items.list.eval(_fields_in_name_order(pl.element(), dtype.inner))
+    if isinstance(dtype, pl.Struct):
+        # by position: a field called `*` or `^...$` would be read as a pattern
+        plain = expr.struct.rename_fields([f"f{i}" for i in range(len(dtype.fields))])
+        ordered = sorted(enumerate(dtype.fields), key=lambda field: field[1].name)
+        return pl.struct(
+            _fields_in_name_order(plain.struct.field(f"f{i}"), f.dtype).alias(f.name)
+            for i, f in ordered
+        )
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        return expr.cast(pl.String)
+    return expr
 
 
 def examples(

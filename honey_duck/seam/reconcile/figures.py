@@ -8,10 +8,12 @@ from typing import Any
 
 import polars as pl
 
+from honey_duck.seam import dtypes
 from honey_duck.seam.schema import column
 
 _SEED = 0x68_6F_6E_65_79  # "honey": any fixed seed; both sides hash in the same process
 _FNV_OFFSET, _FNV_PRIME = 0xCBF2_9CE4_8422_2325, 0x100_0000_01B3  # FNV-1a's 64-bit constants
+_NEGATIVE_ZERO = 0x9E37_79B9_7F4A_7C15  # mixed into the hash of -0.0 (any odd constant will do)
 
 
 @dataclass(frozen=True)
@@ -27,11 +29,35 @@ class Figures:
         return f"{self.row_digest:016x}"
 
 
+def _is_float(dtype: pl.DataType) -> bool:
+    return dtype in (pl.Float32, pl.Float64)
+
+
+def _as_text(dtype: pl.DataType) -> bool:
+    """Leaves hashed as their text: a category (not its code), a float inside a list or a
+    struct (polars hashes -0.0 as 0.0; its text keeps the sign and writes every NaN alike)."""
+    return isinstance(dtype, pl.Categorical | pl.Enum) or _is_float(dtype)
+
+
 def _hashable(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """A column in a form whose hash depends on its values only (not a category's code)."""
     if isinstance(dtype, pl.Categorical | pl.Enum):
         return expr.cast(pl.String)
+    if dtype.is_nested() and any(_as_text(t) for t in dtypes.leaves(dtype)):
+        return expr.cast(dtypes.map_leaves(dtype, lambda t: pl.String if _as_text(t) else t))
     return expr
+
+
+def value_hash(expr: pl.Expr, dtype: pl.DataType, seed: int) -> pl.Expr:
+    """Each value's 64-bit hash: equal values hash alike, NaN is one value, and the sign of a
+    zero is part of its value (-0.0 and 0.0 differ, which polars' own hash does not see)."""
+    hashed = _hashable(expr, dtype).hash(seed)
+    if not _is_float(dtype):
+        return hashed
+    negative_zero = (expr == 0) & ((1 / expr) < 0)  # 1 / -0.0 is -inf
+    return (
+        pl.when(negative_zero).then(hashed.xor(pl.lit(_NEGATIVE_ZERO, pl.UInt64))).otherwise(hashed)
+    )
 
 
 def _hashes(schema: pl.Schema) -> list[pl.Expr]:
@@ -41,7 +67,7 @@ def _hashes(schema: pl.Schema) -> list[pl.Expr]:
     row's columns cannot cancel out in `_row_of`.
     """
     return [
-        _hashable(column(c), t).hash(_SEED + i).alias(f"h{i}")
+        value_hash(column(c), t, _SEED + i).alias(f"h{i}")
         for i, (c, t) in enumerate(schema.items())
     ]
 

@@ -25,7 +25,7 @@ MANAGER_IMPORTS = ("honey_duck.targets.files.target", "pyarrow")
 
 def _manager(fmt: str) -> Callable[[Path], object]:
     def manager(out: Path) -> object:
-        from honey_duck.targets.files.target import FileIOManager
+        from honey_duck.targets.files import FileIOManager
 
         return FileIOManager(format=fmt, base_path=str(out))  # type: ignore[arg-type]
 

@@ -15,7 +15,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from honey_duck.seam import SinkError
-from honey_duck.targets.files.target import FileIOManager
+from honey_duck.targets.files import FileIOManager
 from honey_duck_tests.contract.runs import MONTHLY, MULTI, RANGE, error_of, run
 
 FORMATS = ["json", "csv", "excel", "feather", "parquet"]
@@ -414,8 +414,8 @@ def test_excel_sheet_names_drop_characters_excel_forbids(tmp_path: Path) -> None
 
 
 def test_sheet_names_fit_excel_limit_in_utf16_units() -> None:
+    from honey_duck.targets.files.formats import sheet_title as _sheet_title
     from honey_duck.targets.files.formats import utf16_prefix
-    from honey_duck.targets.files.target import _sheet_title
 
     assert _sheet_title("2024-01-01-05:00") == "2024-01-01-05_00"
     title = _sheet_title("🦆" * 20)  # each duck is two UTF-16 units

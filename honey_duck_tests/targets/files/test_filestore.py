@@ -16,8 +16,8 @@ from upath import UPath
 
 from honey_duck.seam import SinkError
 from honey_duck.seam.records import FolderRecords, RecordedSchema, SchemaRecord
+from honey_duck.targets.files import FileIOManager
 from honey_duck.targets.files import store as filestore
-from honey_duck.targets.files.target import FileIOManager
 from honey_duck_tests.contract.runs import error_of, run
 from honey_duck_tests.targets.files.writer import MONTHLY, frame
 

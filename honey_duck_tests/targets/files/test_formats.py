@@ -16,7 +16,13 @@ from polars.exceptions import PanicException
 from polars.testing import assert_frame_equal
 
 from honey_duck import seam
-from honey_duck.targets.files.formats import FORMATS, ExcelFormat, FileFormat, JsonFormat
+from honey_duck.targets.files.formats import (
+    FORMATS,
+    ExcelFormat,
+    FileFormat,
+    FileRecord,
+    JsonFormat,
+)
 from honey_duck_tests.sinks import roundtrip
 
 UNITS = ["ms", "us", "ns"]
@@ -37,8 +43,8 @@ def write_and_read(fmt: FileFormat, frame: pl.DataFrame, folder: str, batch_rows
     """Validate `frame` with the format's refusals, write it, and read it back typed."""
     seam.validate(frame.lazy(), seam.WriteSettings(), None, fmt.refusals(frame.schema))
     path = os.path.join(folder, f"data.{fmt.ext}")
-    fmt.write(frame.lazy(), path, batch_rows=batch_rows, title="data")
-    return fmt.scan(path, frame.schema).collect()
+    written = fmt.write(frame.lazy(), path, batch_rows=batch_rows)
+    return fmt.scan(path, FileRecord(frame.schema, written.encoding, "data")).collect()
 
 
 def refusal_of(fmt: FileFormat, frame: pl.DataFrame) -> str:
@@ -274,8 +280,8 @@ def test_excel_splits_sheets_and_keeps_the_header_and_date_formats(tmp_path) -> 
             "at": [datetime(2024, 1, 1, 12, 0, i, 5000) for i in range(25)],
         }
     )
-    path = str(tmp_path / "data.xlsx")
-    ExcelFormat(max_sheet_rows=10).write(frame.lazy(), path, batch_rows=7, title="sales")
+    path = str(tmp_path / "sales.xlsx")  # a sheet is named after its file
+    ExcelFormat(max_sheet_rows=10).write(frame.lazy(), path, batch_rows=7)
     book = openpyxl.load_workbook(path)
     assert book.sheetnames == ["sales", "sales (2)", "sales (3)"]
     assert [s.max_row for s in book.worksheets] == [10, 10, 8]
@@ -286,7 +292,7 @@ def test_excel_splits_sheets_and_keeps_the_header_and_date_formats(tmp_path) -> 
     assert sheet["C2"].number_format == "yyyy-mm-dd hh:mm:ss.000"
     assert sheet["B2"].value == datetime(2024, 1, 10)
     assert sheet["C2"].value == datetime(2024, 1, 1, 12, 0, 9, 5000)
-    back = ExcelFormat().scan(path, frame.schema).collect()
+    back = ExcelFormat().scan(path, FileRecord(frame.schema)).collect()
     assert_frame_equal(back, frame)
 
 
@@ -514,8 +520,8 @@ def check_property(fmt_name: str, frame: pl.DataFrame) -> None:
     seam.validate(frame.lazy(), seam.WriteSettings(), None, fmt.refusals(frame.schema))
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, f"data.{fmt.ext}")
-        fmt.write(frame.lazy(), path, batch_rows=4, title="data")
-        back = fmt.scan(path, frame.schema).collect()
+        written = fmt.write(frame.lazy(), path, batch_rows=4)
+        back = fmt.scan(path, FileRecord(frame.schema, written.encoding)).collect()
     expected = expected_after(fmt, frame)
     assert_frame_equal(back, expected, check_exact=True)
     roundtrip.assert_reconciles(fmt.landing, frame, back)  # the declared table says the same
@@ -555,3 +561,23 @@ def test_feather_round_trips_every_claimed_type(frame: pl.DataFrame) -> None:
 @given(frames("parquet"))
 def test_parquet_round_trips_every_claimed_type(frame: pl.DataFrame) -> None:
     check_property("parquet", frame)
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_every_format_keeps_the_sign_of_zero(tmp_path, name: str) -> None:
+    fmt = FORMATS[name]()
+    frame = pl.DataFrame(
+        {
+            "f64": [-0.0, 0.0, None],
+            "f32": pl.Series([-0.0, 0.0, None], dtype=pl.Float32),
+        }
+    )
+    if name in NESTED:
+        frame = frame.with_columns(
+            listed=pl.Series([[-0.0], [0.0, -0.0], None]),
+            inside=pl.Series([{"x": -0.0}, {"x": 0.0}, None]),
+        )
+    back = write_and_read(fmt, frame, str(tmp_path))
+    roundtrip.assert_reconciles(fmt.landing, frame, back)  # which hashes -0.0 apart from 0.0
+    signs = back.select(pl.col("f64", "f32").cast(pl.String)).rows()
+    assert signs == [("-0.0", "-0.0"), ("0.0", "0.0"), (None, None)]

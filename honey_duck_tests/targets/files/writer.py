@@ -25,8 +25,8 @@ import polars as pl
 
 from honey_duck.connections import S3Config
 from honey_duck.seam.reconcile import compare
+from honey_duck.targets.files import FileIOManager
 from honey_duck.targets.files import store as filestore
-from honey_duck.targets.files.target import FileIOManager
 from honey_duck_tests.contract.runs import MONTHLY, error_of, run
 
 
