@@ -165,7 +165,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             result["empty_run_seconds"] = approach.empty_run(source)
         result["rows_read_back"] = sink.count(out)
         # a server sink's bytes are on the server, where sizes are not comparable with files
-        result["out_bytes"] = _bytes_under(out) if sink.server is None else None
+        result["out_bytes"] = _bytes_under(out) if not sink.servers else None
     finally:
         if sink.cleanup is not None:
             sink.cleanup(out)

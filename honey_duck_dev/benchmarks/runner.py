@@ -109,7 +109,7 @@ def servers(sinks: Iterable[str], log: Log) -> Iterator[None]:
     from honey_duck_dev.services.registry import service
 
     chosen = list(available(sinks, _quiet))
-    needed = sorted({sink.server for _, sink in chosen if sink.server})
+    needed = sorted({server for _, sink in chosen for server in sink.servers})
     saved = dict(os.environ)
     with ExitStack() as stack:
         for name in needed:

@@ -85,10 +85,10 @@ class Sink:
     unavailable: Callable[[], str | None] = field(default=lambda: None)
     # Removes what an approach left outside `out` (a server-side table), after it is counted.
     cleanup: Callable[[Path], None] | None = None
-    # The `honey_duck_dev.services` server this sink writes to: the runner starts one for the
+    # The `honey_duck_dev.services` servers this sink writes to: the runner starts each for the
     # whole run, unless the service's URL variable already points at a running server, and
     # hands its address to the children (`server_address`).
-    server: str | None = None
+    servers: tuple[str, ...] = ()
     # The server's version, for the report (asked while the runner's server is up).
     server_version: Callable[[], str] | None = None
     # Variables the parent computes for the children (it may import anything; a plain child

@@ -248,7 +248,7 @@ SINKS = {
         },
         unavailable=unavailable,
         cleanup=drop,
-        server=SERVER,
+        servers=(SERVER,),
         environment=ours_producer,
     ),
 }

@@ -133,7 +133,7 @@ SINKS = {
         ),
         unavailable=unavailable,
         cleanup=drop,
-        server=SERVER,
+        servers=(SERVER,),
         server_version=version,
     ),
 }

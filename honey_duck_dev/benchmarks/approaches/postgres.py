@@ -270,7 +270,7 @@ SINKS = {
         collect=plain("collect() → write_database(engine='adbc')", collect, "psycopg", ADBC),
         unavailable=unavailable,
         cleanup=drop,
-        server=SERVER,
+        servers=(SERVER,),
         server_version=version,
     ),
 }
