@@ -104,6 +104,7 @@ class KafkaTarget(Target):
         schema_topic: str = SCHEMA_TOPIC,
         linger_ms: int = 20,
         batch_bytes: int = 1_000_000,
+        transaction_timeout_seconds: float = 900.0,
     ) -> None:
         self.connection = connection
         self.cleanup_policy = cleanup_policy
@@ -114,6 +115,7 @@ class KafkaTarget(Target):
         self.schema_topic = schema_topic
         self.linger_ms = linger_ms
         self.batch_bytes = batch_bytes
+        self.transaction_timeout_seconds = transaction_timeout_seconds
 
     def producer_config(self, transactional_id: str) -> dict[str, Any]:
         """A transactional, idempotent producer's configuration (it holds the password)."""
@@ -125,7 +127,8 @@ class KafkaTarget(Target):
             "linger.ms": self.linger_ms,
             "batch.size": self.batch_bytes,
             "transactional.id": transactional_id,
-            "transaction.timeout.ms": 60_000,
+            # one write is one transaction: a broker aborts it once open longer than this
+            "transaction.timeout.ms": int(self.transaction_timeout_seconds * 1000),
             "message.timeout.ms": 60_000,
             "queue.buffering.max.messages": 500_000,
             "queue.buffering.max.kbytes": 262_144,
@@ -277,6 +280,14 @@ class KafkaIOManager(SinkIOManager):
     )
     linger_ms: int = Field(default=20, description="Producer linger before a batch is sent.")
     batch_bytes: int = Field(default=1_000_000, description="Producer batch size in bytes.")
+    transaction_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description=(
+            "The longest one write (one transaction) may take before the broker aborts it; at"
+            " most the broker's transaction.max.timeout.ms (Kafka's default: 15 minutes)."
+        ),
+    )
 
     @classmethod
     def target_class(cls) -> type[Target]:
@@ -296,4 +307,5 @@ class KafkaIOManager(SinkIOManager):
             schema_topic=self.schema_topic,
             linger_ms=self.linger_ms,
             batch_bytes=self.batch_bytes,
+            transaction_timeout_seconds=self.transaction_timeout_seconds,
         )

@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 # How long a committed transaction's last messages may take to become visible to
 # `read_committed` consumers (a broker writes the commit markers after it acknowledges).
 VISIBLE_WITHIN_SECONDS = 5.0
-# How long a fenced writer waits for the writer that took its topic to commit (a real broker
-# aborts a transaction left open longer than transaction.timeout.ms, 60 s), and how often it
-# looks at the schema record meanwhile
+# How long a fenced writer waits for the writer that took its topic to commit (then it fails,
+# saying to run it again: the other write may take up to its transaction timeout), and how
+# often it looks at the schema record meanwhile
 FENCED_WAIT_SECONDS = 90.0
 FENCED_POLL_SECONDS = 0.5
 
