@@ -70,8 +70,19 @@ def validate(
         aggregates.append(pl.col(keys[0]).n_unique().alias("__distinct"))
 
     def duplicates() -> pl.LazyFrame:
-        dupes = frame.group_by(keys).len().filter(pl.col("len") > 1)
-        return dupes.select(pl.len(), pl.struct(keys).head(3).implode().alias("ex"))
+        """How many keys repeat, and the first two rows (from 0) of the first to repeat."""
+        rows = pl.col("__row")
+        dupes = (
+            frame.with_row_index("__row")
+            .group_by(keys)
+            .agg(
+                pl.len().alias("__n"),
+                rows.min().alias("__first"),
+                rows.filter(rows > rows.min()).min().alias("__again"),
+            )
+            .filter(pl.col("__n") > 1)
+        )
+        return dupes.sort("__first").select(pl.len(), pl.first("__first"), pl.first("__again"))
 
     queries = [frame.select(aggregates)]
     if keys and not single:
@@ -79,17 +90,18 @@ def validate(
     results = pl.collect_all(queries, engine="streaming")
     stats = results[0].row(0, named=True)
     if partitions is not None and stats["__outside"]:
-        sample = (
-            frame.filter(~partitions.predicate(schema).fill_null(False))
-            .select(partitions.columns)
-            .head(3)
+        first = (
+            frame.with_row_index("__row")
+            .filter(~partitions.predicate(schema).fill_null(False))
+            .select("__row")
+            .head(1)
             .collect()
-            .rows()
+            .item()
         )
         raise ValueError(
-            f"{stats['__outside']} rows fall outside partitions {partitions.label()} "
-            f"(e.g. {sample}); a sink replaces exactly its partitions, so filter the asset's"
-            " output to them"
+            f"{stats['__outside']} rows fall outside partitions {partitions.label()} by"
+            f" {partitions.columns}, the first at row {first + 1}; a sink replaces exactly"
+            " its partitions, so filter the asset's output to them"
         )
     refused = [(r, stats[f"__refused_{i}"]) for i, r in enumerate(refusals)]
     if any(count for _, count in refused):
@@ -99,10 +111,10 @@ def validate(
     if single and stats["__distinct"] < stats["__rows"]:
         results.append(duplicates().collect(engine="streaming"))
     if keys and len(results) > 1 and results[1].item(0, 0):
-        examples = results[1].item(0, 1).to_list()
+        repeated, first, again = results[1].row(0)
         raise ValueError(
-            f"{results[1].item(0, 0)} upsert keys {keys} appear more than once in the data"
-            f" (e.g. {examples}); deduplicate before writing"
+            f"{repeated} upsert keys {keys} appear more than once in the data (the first at"
+            f" rows {first + 1} and {again + 1}); deduplicate before writing"
         )
     by_part = (
         {p.key: int(stats[f"__part_{i}"] or 0) for i, p in enumerate(partitions.parts)}
