@@ -21,6 +21,7 @@ from honey_duck.seam.faults import ConnectFailed, OutcomeUnknown
 from honey_duck.targets.mongo.names import STAGING, Collection, collection_problem
 from honey_duck.targets.mongo.names import name_problem as _name_problem
 from honey_duck.targets.mongo.session import MongoSession
+from honey_duck.targets.mongo.sizes import oversized
 from honey_duck.targets.mongo.types import leaf_problem, nested, refusals, scalar_problem
 
 __all__ = ["STAGING", "MongoConnection", "MongoIOManager", "MongoTarget", "_name_problem"]
@@ -69,7 +70,7 @@ class MongoTarget(Target):
         return scalar_problem(dtype)
 
     def refusals(self, schema: pl.Schema) -> list[seam.Refusal]:
-        return refusals(schema)
+        return [*refusals(schema), *oversized(schema)]
 
     # -- where ----------------------------------------------------------------------------
 

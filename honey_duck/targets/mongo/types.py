@@ -65,7 +65,10 @@ def scalar_problem(dtype: pl.DataType) -> str | None:
 
 
 def refusals(schema: pl.Schema) -> list[seam.Refusal]:
-    """Values of these columns BSON would not keep exactly (and names it cannot take)."""
+    """Values of these columns BSON would not keep exactly (and names it cannot take).
+
+    A row too big for one document is `sizes.oversized`'s to refuse.
+    """
     named = [f"`{c}`: {why}" for c in schema if (why := name_problem(c))]
     if named:
         raise ValueError(
@@ -101,11 +104,5 @@ def refusals(schema: pl.Schema) -> list[seam.Refusal]:
             refusals.append(seam.Refusal(
                 name, (raw < MIN_MS * per_ms) | (raw > MAX_MS * per_ms + per_ms - 1),
                 "the server holds datetimes of the years 1 to 9999 (UTC) only",
-            ))  # fmt: skip
-        elif dtype in (pl.String, pl.Binary):
-            size = col.str.len_bytes() if dtype == pl.String else col.bin.size()
-            refusals.append(seam.Refusal(
-                name, size > MAX_DOCUMENT - 1024,
-                f"a MongoDB document holds at most {MAX_DOCUMENT:,} bytes",
             ))  # fmt: skip
     return refusals
