@@ -6,7 +6,8 @@ import os
 import socket
 from dataclasses import dataclass
 
-RECORDS = "_honey_duck_schemas"
+RECORDS = "_honey_duck_schemas"  # each collection's schema record
+LOCKS = "_honey_duck_locks"  # each collection's writer lease, while one writes
 STAGING = ".__hd_staging."
 
 
@@ -40,7 +41,7 @@ def collection_problem(name: str) -> str | None:
     """Why `name` cannot be a collection this sink writes, or None."""
     if not name or "\x00" in name or "$" in name:
         return "MongoDB collection names are non-empty and hold no NUL or `$`"
-    if name.startswith("system.") or STAGING in name or name == RECORDS:
+    if name.startswith("system.") or STAGING in name or name in (RECORDS, LOCKS):
         return "reserved by MongoDB or by this sink"
     return None
 

@@ -1,17 +1,18 @@
 """The session: the contract's verbs on one client, and the schema record of each collection.
 
-replace        staging collection, its indexes, renameCollection(dropTarget=True)
+Every write verb holds the collection's lease (`lock`), so writers of one collection serialise.
+
+replace        staging collection, its indexes, renameCollection(dropTarget=True) (`replace`)
 replace_slice  delete the slice and insert its rows in one transaction (a replica set);
-               without transactions, a pending marker that readers refuse until a
-               rerun of the slice completes
-upsert         unique index on the keys, unordered UpdateOne($set, upsert=True) batches
-append         insert batches (in one transaction where the server has them)
+upsert         unique index on the keys, unordered UpdateOne($set, upsert=True) batches, in
+               one transaction (a replica set);
+append         insert batches, in one transaction (a replica set).
+Without transactions a slice replace or an upsert leaves a pending marker that readers refuse
+until a rerun of it completes; an append that stops part-way is reported as such.
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,9 @@ from honey_duck.seam.records import SchemaRecord, now
 from honey_duck.targets.mongo.decode import scan
 from honey_duck.targets.mongo.encode import raw_documents
 from honey_duck.targets.mongo.filters import slice_filter
-from honey_duck.targets.mongo.names import RECORDS, STAGING, Collection, staging_name
+from honey_duck.targets.mongo.lock import Lease, locked
+from honey_duck.targets.mongo.names import RECORDS, Collection
+from honey_duck.targets.mongo.replace import RenameReplace
 
 if TYPE_CHECKING:
     from honey_duck.targets.mongo.target import MongoTarget
@@ -33,12 +36,18 @@ if TYPE_CHECKING:
 SEND_ROWS = 10_000  # rows encoded and sent at a time (pymongo splits them into messages)
 
 
-class MongoSession(Session):
+class MongoSession(RenameReplace, Session):
     """The contract's verbs on one client and its session (a transaction where there are any)."""
 
     def __init__(self, target: MongoTarget, client: Any, session: Any, transactions: bool) -> None:
         self.target, self.client, self.session = target, client, session
         self.transactions = transactions
+        self.lease: Lease | None = None  # the collection's, while a write verb runs
+
+    def confirm_lease(self) -> None:
+        """Before a write becomes visible: fail if its lease was lost to another writer."""
+        if self.lease is not None:
+            self.lease.confirm()
 
     def db(self, location: Collection) -> Any:
         return self.client[location.database]
@@ -70,14 +79,21 @@ class MongoSession(Session):
         return SchemaRecord.from_json(current) if current else None
 
     def save_record(
-        self, location: Collection, schema: Mapping[str, Any], keys: Sequence[str], **extra: Any
+        self,
+        location: Collection,
+        schema: Mapping[str, Any],
+        keys: Sequence[str],
+        replaced: bool = False,
     ) -> None:
+        """Record what the collection holds now (`replaced`: all of it was just rewritten, so
+        no upsert is left half-applied)."""
         record = SchemaRecord(pl.Schema(schema), tuple(keys), now())
+        unset = {"next": "", "pending_slices": ""}
+        if replaced:
+            unset["pending_upserts"] = ""
         self.db(location)[RECORDS].update_one(
             {"_id": location.name},
-            {"$set": {"current": record.to_json()}, "$unset": {"next": "", "pending_slices": ""}}
-            if not extra
-            else {"$set": {"current": record.to_json(), **extra}},
+            {"$set": {"current": record.to_json()}, "$unset": unset},
             upsert=True,
             session=self.session,
         )
@@ -120,6 +136,7 @@ class MongoSession(Session):
         self.session.start_transaction()
         try:
             yield self.session
+            self.confirm_lease()
         except BaseException:
             if self.session.in_transaction:
                 self.session.abort_transaction()
@@ -138,87 +155,25 @@ class MongoSession(Session):
                 session=session,
             )  # fmt: skip
 
+    def _create(self, location: Collection) -> None:
+        """Create the collection before a transaction writes into it (not every server can
+        create one inside a transaction)."""
+        if location.name not in self.db(location).list_collection_names():
+            self.db(location).create_collection(location.name)
+
     def _count(self, collection: Any, query: dict, session: Any = None) -> int:
         return collection.count_documents(query, session=session)
 
     # -- the verbs --------------------------------------------------------------------------
 
-    def replace(self, write: Write) -> int:
-        from pymongo import errors
-
-        location: Collection = write.location
-        db = self.db(location)
-        staging = staging_name(location.name)
-        self._sweep(location, staging)
-        db.drop_collection(staging)
-        db.create_collection(staging)
-        try:
-            rows = self._stage(write, staging)
-            self.client.admin.command(
-                "renameCollection", f"{location.database}.{staging}",
-                to=str(location), dropTarget=True,
-            )  # fmt: skip
-        except errors.AutoReconnect as exc:  # the rename may have happened: the retry's sweep
-            raise OutcomeUnknown(f"the rename's outcome is unknown: {exc}") from exc  # decides
-        except BaseException:
-            # `next` first (a `next` whose staging collection is gone reads as renamed); a
-            # failing clean-up stops there and must not hide the failure being raised
-            with contextlib.suppress(Exception):
-                db[RECORDS].update_one({"_id": location.name}, {"$unset": {"next": ""}})
-                db.drop_collection(staging)
-            raise
-        self.save_record(location, write.schema, self._keys(write, location))
-        return rows
-
-    def _stage(self, write: Write, staging: str) -> int:
-        """Load the staging collection, give it the target's indexes, and note it as `next`."""
-        location: Collection = write.location
-        db = self.db(location)
-        indexes = [i for i in db[location.name].list_indexes() if i["name"] != "_id_"]
-        keys = self._keys(write, location)
-        rows = self._insert(db[staging], write)
-        for index in indexes:
-            options = {k: v for k, v in index.items() if k not in ("key", "v", "ns")}
-            db[staging].create_index(list(index["key"].items()), **options)
-        if keys and not any(i.get("unique") and list(i["key"]) == list(keys) for i in indexes):
-            self._unique_index(db[staging], keys)
-        record = SchemaRecord(pl.Schema(write.schema), tuple(keys), now())
-        db[RECORDS].update_one(
-            {"_id": location.name},
-            {"$set": {"next": {"staging": staging, "record": record.to_json()}}},
-            upsert=True,
-        )
-        return rows
-
-    def _sweep(self, location: Collection, ours: str) -> None:
-        """Drop staging collections of writers that died on this host, and their `next`."""
-        db = self.db(location)
-        host = socket.gethostname()
-        prefix = f"{location.name}{STAGING}{host}."
-        doc = self._record_doc(location) or {}
-        pending = (doc.get("next") or {}).get("staging")
-        for name in db.list_collection_names():
-            if not name.startswith(prefix):
-                continue
-            pid = name[len(prefix) :]
-            if name != ours and pid.isdigit() and seam.pid_alive(int(pid)):
-                continue
-            if name == pending:
-                db[RECORDS].update_one({"_id": location.name}, {"$unset": {"next": ""}})
-            db.drop_collection(name)
-        if pending and not db.list_collection_names(filter={"name": pending}):
-            record = self.record(location)  # renamed, never promoted: promote it now
-            if record is not None:
-                self.save_record(location, record.schema, record.keys)
-
+    @locked
     def replace_slice(self, write: Write) -> int:
         location: Collection = write.location
         collection = self.db(location)[location.name]
         query = slice_filter(write.partitions, write.schema)
         keys = self._keys(write, location)
         if self.transactions:
-            if location.name not in self.db(location).list_collection_names():
-                self.db(location).create_collection(location.name)
+            self._create(location)
             self._unique_index(collection, keys)
             with self._transaction() as session:
                 collection.delete_many(query, session=session)
@@ -242,13 +197,13 @@ class MongoSession(Session):
         )
         return self._count(collection, query)
 
+    @locked
     def append(self, write: Write) -> int:
         location: Collection = write.location
         collection = self.db(location)[location.name]
         keys = self._keys(write, location)
         if self.transactions:
-            if location.name not in self.db(location).list_collection_names():
-                self.db(location).create_collection(location.name)
+            self._create(location)
             with self._transaction() as session:
                 self._insert(collection, write, session)
                 self.save_record(location, write.schema, keys)
@@ -262,13 +217,40 @@ class MongoSession(Session):
         self.save_record(location, write.schema, keys)
         return self._count(collection, slice_filter(write.partitions, write.schema))
 
+    @locked
     def upsert(self, write: Write) -> int:
-        from pymongo import UpdateOne
-
         location: Collection = write.location
         collection = self.db(location)[location.name]
         keys = list(write.keys)
+        query = slice_filter(write.partitions, write.schema)
+        if self.transactions:
+            self._create(location)
+            self._unique_index(collection, keys)
+            with self._transaction() as session:
+                self._upsert_batches(collection, write, session)
+                self.save_record(location, write.schema, keys)
+                return self._count(collection, query, session)
+        # Without transactions: a marker says an upsert is half-applied; a reader refuses the
+        # collection until a rerun of it (or a replace) completes and clears it.
+        label = write.partitions.label() if write.partitions else ""
+        records = self.db(location)[RECORDS]
+        records.update_one(
+            {"_id": location.name}, {"$addToSet": {"pending_upserts": label}}, upsert=True
+        )
         self._unique_index(collection, keys)
+        self._upsert_batches(collection, write)
+        self.confirm_lease()
+        record = SchemaRecord(pl.Schema(write.schema), tuple(keys), now())
+        records.update_one(
+            {"_id": location.name},
+            {"$set": {"current": record.to_json()}, "$pull": {"pending_upserts": label}},
+        )
+        return self._count(collection, query)
+
+    def _upsert_batches(self, collection: Any, write: Write, session: Any = None) -> None:
+        from pymongo import UpdateOne
+
+        keys = list(write.keys)
         for batch in self._batches(write):
             documents = raw_documents(batch)
             filters = raw_documents(batch.select(keys))
@@ -276,9 +258,7 @@ class MongoSession(Session):
                 UpdateOne(f, {"$set": d}, upsert=True)
                 for f, d in zip(filters, documents, strict=True)
             ]
-            collection.bulk_write(operations, ordered=False)
-        self.save_record(location, write.schema, keys)
-        return self._count(collection, slice_filter(write.partitions, write.schema))
+            collection.bulk_write(operations, ordered=False, session=session)
 
     def read(
         self,
@@ -291,6 +271,11 @@ class MongoSession(Session):
             raise ValueError(
                 f"partitions {doc['pending_slices']} of `{location}` were being replaced without"
                 " a transaction when their writer stopped: rerun them before reading"
+            )
+        if doc.get("pending_upserts") is not None and doc["pending_upserts"]:
+            raise ValueError(
+                f"an upsert into `{location}` stopped part-way without a transaction (some of"
+                " its rows are applied, some not): rerun it before reading"
             )
         record = self.record(location)
         if record is None:

@@ -18,6 +18,7 @@ from pydantic import Field
 from honey_duck import seam
 from honey_duck.seam import Capabilities, SinkIOManager, Target
 from honey_duck.seam.faults import ConnectFailed, OutcomeUnknown
+from honey_duck.targets.mongo.lock import LEASE_SECONDS, StoredSchemaChanged
 from honey_duck.targets.mongo.names import STAGING, Collection, collection_problem
 from honey_duck.targets.mongo.names import name_problem as _name_problem
 from honey_duck.targets.mongo.session import MongoSession
@@ -48,12 +49,15 @@ class MongoTarget(Target):
         database: str,
         batch_rows: int,
         transactions: bool | None,
+        lock_wait_seconds: float = 60.0,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         from pymongo import uri_parser
 
         url = connection.url
         self.url, self.database, self.batch_rows = url, database, batch_rows
         self.transactions, self.timeout_ms = transactions, connection.timeout_ms
+        self.lock_wait_seconds, self.lease_seconds = lock_wait_seconds, lease_seconds
         try:
             parsed = uri_parser.parse_uri(url, validate=False, warn=True)
         except Exception as exc:  # its message may quote the URL, password and all
@@ -94,6 +98,8 @@ class MongoTarget(Target):
     def transient(self, exc: BaseException) -> bool:
         if isinstance(exc, OutcomeUnknown):
             return exc.__cause__ is not None and self.transient(exc.__cause__)
+        if isinstance(exc, StoredSchemaChanged):  # decided again on the retry
+            return True
         return super().transient(exc) or transient_mongo(exc)
 
     # -- connecting -----------------------------------------------------------------------
@@ -160,10 +166,21 @@ class MongoIOManager(SinkIOManager):
         default=None,
         description="Replace partitions in a transaction (None: when the server is a replica set).",
     )
+    lock_wait_seconds: float = Field(
+        default=60.0,
+        description="How long a write waits for another writer of the collection to finish.",
+    )
+    lease_seconds: float = Field(
+        default=LEASE_SECONDS,
+        description="How long a writer's lock outlives it when it is killed (renewed meanwhile).",
+    )
 
     @classmethod
     def target_class(cls) -> type[Target]:
         return MongoTarget
 
     def target(self) -> MongoTarget:
-        return MongoTarget(self.connection, self.database, self.batch_rows, self.transactions)
+        return MongoTarget(
+            self.connection, self.database, self.batch_rows, self.transactions,
+            self.lock_wait_seconds, self.lease_seconds,
+        )  # fmt: skip
