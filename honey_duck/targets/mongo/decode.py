@@ -10,6 +10,7 @@ import polars as pl
 import pyarrow as pa
 
 from honey_duck import seam
+from honey_duck.targets.mongo.errors import failure
 from honey_duck.targets.mongo.names import Collection
 from honey_duck.targets.mongo.types import INT32_TYPES, INT64_TYPES, nested
 
@@ -146,6 +147,8 @@ def scan(target: MongoTarget, location: Collection, schema: pl.Schema, query: di
             projection[_nan_field(i, schema)] = {"$type": f"${column}"}
 
     def frames(batch_size: int | None) -> Iterator[pl.DataFrame]:
+        from pymongo import errors
+
         client = target.client()
         try:
             collection = client[location.database][location.name]
@@ -154,6 +157,8 @@ def scan(target: MongoTarget, location: Collection, schema: pl.Schema, query: di
             )
             for raw in cursor:
                 yield decode_batch(raw, schema, collection.codec_options)
+        except errors.PyMongoError as exc:
+            raise failure(exc) from None
         finally:
             client.close()
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from honey_duck import seam
 from honey_duck.seam import Write
+from honey_duck.targets.mongo.errors import failure
 from honey_duck.targets.mongo.names import LOCKS, Collection
 
 if TYPE_CHECKING:
@@ -195,6 +196,8 @@ def locked(verb: Callable[[MongoSession, Write], int]) -> Callable[[MongoSession
     may have changed it (a replace, an evolve), so it is read again under the lease.
     """
 
+    from pymongo import errors
+
     @functools.wraps(verb)
     def run(self: MongoSession, write: Write) -> int:
         location: Collection = write.location
@@ -215,6 +218,8 @@ def locked(verb: Callable[[MongoSession, Write], int]) -> Callable[[MongoSession
             self.lease = lease
             try:
                 return verb(self, write)
+            except errors.PyMongoError as exc:  # its message may quote a row's values
+                raise failure(exc) from None
             finally:
                 self.lease = None
 

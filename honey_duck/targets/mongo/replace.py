@@ -17,6 +17,7 @@ from honey_duck import seam
 from honey_duck.seam import Write
 from honey_duck.seam.faults import OutcomeUnknown
 from honey_duck.seam.records import SchemaRecord, now
+from honey_duck.targets.mongo.errors import describe, failure
 from honey_duck.targets.mongo.lock import locked
 from honey_duck.targets.mongo.names import RECORDS, STAGING, Collection, staging_name
 
@@ -45,7 +46,9 @@ class RenameReplace:
                 to=str(location), dropTarget=True,
             )  # fmt: skip
         except errors.AutoReconnect as exc:  # the rename may have happened: the retry's sweep
-            raise OutcomeUnknown(f"the rename's outcome is unknown: {exc}") from exc  # decides
+            raise OutcomeUnknown(  # the retry's sweep decides
+                f"the rename's outcome is unknown: {describe(exc)}"
+            ) from failure(exc)
         except BaseException:
             # `next` first (a `next` whose staging collection is gone reads as renamed); a
             # failing clean-up stops there and must not hide the failure being raised

@@ -25,6 +25,7 @@ from honey_duck.seam.faults import OutcomeUnknown
 from honey_duck.seam.records import SchemaRecord, now
 from honey_duck.targets.mongo.decode import scan
 from honey_duck.targets.mongo.encode import raw_documents
+from honey_duck.targets.mongo.errors import describe, failure
 from honey_duck.targets.mongo.filters import slice_filter
 from honey_duck.targets.mongo.lock import Lease, locked
 from honey_duck.targets.mongo.names import RECORDS, Collection
@@ -122,9 +123,14 @@ class MongoSession(RenameReplace, Session):
             yield from batch.iter_slices(SEND_ROWS)
 
     def _insert(self, collection: Any, write: Write, session: Any = None) -> int:
+        from pymongo import errors
+
         rows = 0
         for batch in self._batches(write):
-            collection.insert_many(raw_documents(batch), ordered=True, session=session)
+            try:
+                collection.insert_many(raw_documents(batch), ordered=True, session=session)
+            except errors.PyMongoError as exc:  # it quotes the failed row's bytes
+                raise failure(exc, rows) from None
             rows += batch.height
         return rows
 
@@ -145,7 +151,9 @@ class MongoSession(RenameReplace, Session):
             self.session.commit_transaction()
         except errors.PyMongoError as exc:
             if exc.has_error_label("UnknownTransactionCommitResult"):
-                raise OutcomeUnknown(f"the commit's outcome is unknown: {exc}") from exc
+                raise OutcomeUnknown(
+                    f"the commit's outcome is unknown: {describe(exc)}"
+                ) from failure(exc)
             raise
 
     def _unique_index(self, collection: Any, keys: Sequence[str], session: Any = None) -> None:
@@ -248,9 +256,9 @@ class MongoSession(RenameReplace, Session):
         return self._count(collection, query)
 
     def _upsert_batches(self, collection: Any, write: Write, session: Any = None) -> None:
-        from pymongo import UpdateOne
+        from pymongo import UpdateOne, errors
 
-        keys = list(write.keys)
+        keys, rows = list(write.keys), 0
         for batch in self._batches(write):
             documents = raw_documents(batch)
             filters = raw_documents(batch.select(keys))
@@ -258,7 +266,11 @@ class MongoSession(RenameReplace, Session):
                 UpdateOne(f, {"$set": d}, upsert=True)
                 for f, d in zip(filters, documents, strict=True)
             ]
-            collection.bulk_write(operations, ordered=False, session=session)
+            try:
+                collection.bulk_write(operations, ordered=False, session=session)
+            except errors.PyMongoError as exc:  # it quotes the failed rows' documents
+                raise failure(exc, rows) from None
+            rows += batch.height
 
     def read(
         self,

@@ -18,6 +18,7 @@ from pydantic import Field
 from honey_duck import seam
 from honey_duck.seam import Capabilities, SinkIOManager, Target
 from honey_duck.seam.faults import ConnectFailed, OutcomeUnknown
+from honey_duck.targets.mongo.errors import transient_mongo
 from honey_duck.targets.mongo.lock import LEASE_SECONDS, StoredSchemaChanged
 from honey_duck.targets.mongo.names import STAGING, Collection, collection_problem
 from honey_duck.targets.mongo.names import name_problem as _name_problem
@@ -26,15 +27,6 @@ from honey_duck.targets.mongo.sizes import oversized
 from honey_duck.targets.mongo.types import leaf_problem, nested, refusals, scalar_problem
 
 __all__ = ["STAGING", "MongoConnection", "MongoIOManager", "MongoTarget", "_name_problem"]
-
-
-def transient_mongo(exc: BaseException) -> bool:
-    from pymongo import errors
-
-    if isinstance(exc, errors.OperationFailure):
-        labels = ("TransientTransactionError", "RetryableWriteError")
-        return any(exc.has_error_label(label) for label in labels)
-    return isinstance(exc, errors.AutoReconnect | errors.ServerSelectionTimeoutError)
 
 
 class MongoTarget(Target):
