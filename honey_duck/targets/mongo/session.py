@@ -298,4 +298,5 @@ class MongoSession(RenameReplace, Session):
             if missing:
                 raise KeyError(f"columns {missing} are not stored in `{location}`")
         wanted = pl.Schema({c: stored[c] for c in (columns or stored.names())})
-        return scan(self.target, location, wanted, slice_filter(partitions, stored))
+        query = slice_filter(partitions, stored)
+        return scan(self.target, location, wanted, query, known=stored.names())
