@@ -96,7 +96,7 @@ def oversized(schema: pl.Schema) -> list[seam.Refusal]:
     over = 5 + pl.sum_horizontal(list(sizes.values())) > MAX_DOCUMENT
     widest = pl.max_horizontal([sizes[c] for c in widths])
     why = (
-        f"the row would be a document over MongoDB's limit (a MongoDB document holds at most"
-        f" {MAX_DOCUMENT:,} bytes), this column the widest part of it"
+        f"a MongoDB document holds at most {MAX_DOCUMENT:,} bytes; the row's would be larger"
+        " (this column is its widest part)"
     )
     return [seam.Refusal(c, over & (sizes[c] == widest), why) for c in widths]
