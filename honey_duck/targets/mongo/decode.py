@@ -150,14 +150,12 @@ def decode_batch(
     codec_options: Any,
     where: str = "",
     first_row: int = 0,
-    known: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """One server batch (BSON documents back to back) as a typed polars frame.
 
     Every flat column comes with its BSON type per row, projected by `scan`; a value its
     recorded type does not hold exactly is refused (`exact`), naming the column and its row
-    (`first_row` is the batch's first). `known`: the record's columns, when the read
-    projected the fields it does not list.
+    (`first_row` is the batch's first).
     """
     import bson
     from pymongoarrow.api import Schema
@@ -167,9 +165,6 @@ def decode_batch(
     fields = {c: _arrow_type(t) for c, t in flat.items()}
     for i in range(len(flat)):
         fields[_type_field(i, schema)] = pa.string()
-    extra = _helper_field("extra", schema)
-    if known is not None:
-        fields[extra] = pa.list_(pa.string())
     columns: dict[str, pl.Series] = {}
     if fields:
         context = PyMongoArrowContext(Schema(fields), codec_options=codec_options)
@@ -179,8 +174,6 @@ def decode_batch(
             _refuse_types(raw, flat, schema, codec_options, where, first_row)
             raise
         table = context.finish()
-        if known is not None:
-            unknown_fields(pl.Series(table.column(extra).combine_chunks()), where, first_row)
         for i, (name, dtype) in enumerate(flat.items()):
             column = table.column(name).combine_chunks()
             types = pl.Series(table.column(_type_field(i, schema)).combine_chunks())
@@ -220,16 +213,13 @@ def scan(
 ) -> pl.LazyFrame:
     """A LazyFrame fed one server batch at a time, on a client of its own.
 
-    Each document comes with its flat columns' BSON types and, given the record's columns
-    (`known`), the names of fields the record does not list: `decode_batch` refuses both.
+    Each document comes with its flat columns' BSON types, which `decode_batch` checks;
+    given the record's columns (`known`), documents with other fields are refused first.
     """
     flat = [c for c, t in schema.items() if not nested(t)]
     projection: dict[str, Any] = {"_id": 0, **{c: 1 for c in schema}}
     for i, column in enumerate(flat):
         projection[_type_field(i, schema)] = {"$type": f"${column}"}
-    if known is not None:
-        names = {"$map": {"input": {"$objectToArray": "$$ROOT"}, "in": "$$this.k"}}
-        projection[_helper_field("extra", schema)] = {"$setDifference": [names, ["_id", *known]]}
 
     def frames(batch_size: int | None) -> Iterator[pl.DataFrame]:
         from pymongo import errors
@@ -238,13 +228,13 @@ def scan(
         rows = 0
         try:
             collection = client[location.database][location.name]
+            if known is not None:
+                unknown_fields(collection, query, known, str(location))
             cursor = collection.find_raw_batches(
                 query, projection=projection, batch_size=batch_size or target.batch_rows
             )
             for raw in cursor:
-                frame = decode_batch(
-                    raw, schema, collection.codec_options, str(location), rows, known
-                )
+                frame = decode_batch(raw, schema, collection.codec_options, str(location), rows)
                 rows += frame.height
                 yield frame
         except errors.PyMongoError as exc:

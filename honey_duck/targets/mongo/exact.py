@@ -3,7 +3,8 @@
 pymongoarrow casts what it reads to the schema it is given: a double 1.5 in an Int64 field
 reads as 1, a datetime at 03:00 in a Date field reads as its day. Another program that wrote
 into a collection could change values that way unseen, so each read projects every column's
-BSON type (`$type`) and the field names the record does not know, and refuses, naming the
+BSON type (`$type`), asks the server for documents with fields the record does not know,
+and refuses, naming the
 column and the row (never the value), a value of another BSON type, out of the type's range,
 with a time of day in a Date, or with more decimal places than the recorded scale.
 """
@@ -11,6 +12,7 @@ with a time of day in a Date, or with more decimal places than the recorded scal
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
@@ -79,14 +81,23 @@ def refuse(column: str, where: str, bad: pl.Series, first_row: int, why: str) ->
         )
 
 
-def unknown_fields(extra: pl.Series, where: str, first_row: int) -> None:
-    """Raise when documents hold fields the schema record does not list (naming the fields)."""
-    has = extra.list.len().fill_null(0) > 0
-    if has.any():
-        names: Sequence[str] = sorted({n for row in extra.filter(has).to_list() for n in row})
-        count, row = int(has.sum()), first_row + int(has.arg_true()[0])
-        raise StoredValueRefused(
-            f"documents of `{where}` hold fields the schema record does not know:"
-            f" {', '.join(f'`{n}`' for n in names)} ({count} row{'s' * (count != 1)} of this"
-            f" batch, the first is row {row}); another program wrote them"
-        )
+def unknown_fields(collection: Any, query: dict, known: Sequence[str], where: str) -> None:
+    """Raise when documents of the read hold fields the schema record does not list.
+
+    One server-side query (`$jsonSchema` with no other properties allowed), which returns
+    nothing for a collection only this sink wrote; it names the fields of the first found.
+    """
+    allowed = {"additionalProperties": False, "properties": {k: {} for k in ("_id", *known)}}
+    odd: dict[str, Any] = {"$nor": [{"$jsonSchema": allowed}]}
+    if query:
+        odd = {"$and": [query, odd]}
+    found = collection.find_one(odd, {"_id": 0})
+    if found is None:
+        return
+    names = sorted(set(found) - set(known))
+    count = collection.count_documents(odd)
+    raise StoredValueRefused(
+        f"documents of `{where}` hold fields the schema record does not know:"
+        f" {', '.join(f'`{n}`' for n in names)} ({count} document{'s' * (count != 1)}; the"
+        " fields named are the first one's); another program wrote them"
+    )
