@@ -188,11 +188,16 @@ def iter_contract_classes(module: Any) -> Iterator[type]:
 def frame_of(values: Mapping[str, list], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     """Native values as a frame of `schema`'s types; a column polars cannot take exactly as
     given stays Python objects (never cast loosely: that could hide a difference)."""
-    columns = []
+    columns = {}
     for name, dtype in schema.items():
         data = list(values[name]) if name in values else []
         try:
-            columns.append(pl.Series(name, data, dtype=dtype, strict=True))
+            series = pl.Series(name, data, dtype=dtype, strict=True)
+            kept = all(  # polars takes an int as a Duration: that would hide a difference
+                a is None or isinstance(a, type(b))
+                for a, b in zip(data, series.to_list(), strict=True)
+            )
         except Exception:
-            columns.append(pl.Series(name, data, dtype=pl.Object))
-    return pl.DataFrame(columns)
+            kept = False
+        columns[name] = series if kept else pl.Series(name, data, dtype=pl.Object)
+    return pl.DataFrame(columns)  # a dict: from a list of Series polars renames an empty name

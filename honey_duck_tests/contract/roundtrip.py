@@ -107,7 +107,7 @@ def round_trip(contract: Any, probe: Probe, frame: pl.DataFrame) -> None:
     roundtrip.assert_columns_equal(expected, {c: back[c].to_list() for c in back.columns})
     roundtrip.assert_reconciles(probe.manager().target().landing, frame, back)
     exact = [c for c, t in frame.schema.items() if probe.exact(t)]
-    native = probe.native(table, frame.schema)
+    native = probe.native(table, expected.schema)
     if "__hd_key__" in frame.columns:
         native = native.sort("__hd_key__")
     assert native.height == frame.height

@@ -65,7 +65,7 @@ class SchemaContract:
 
     def test_quoted_spaced_and_capitalised_identifiers_survive(self, probe: Probe) -> None:
         names = probe.odd_columns
-        frame = pl.DataFrame(
+        frame = pl.DataFrame(  # a dict: from a list of Series polars renames an empty name
             {name: [i * 2 + 1, i * 2 + 2] for i, name in enumerate(names)}
         ).with_columns(pl.col(names[1]).cast(pl.String))
         where = probe.odd_location()

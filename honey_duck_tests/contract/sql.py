@@ -3,12 +3,31 @@ tables in a fresh schema per test, read back with the target's own DB-API client
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import polars as pl
+import psycopg
+import pytest
 
-from honey_duck_tests.contract.probe import Probe, frame_of
+from honey_duck.connections import PostgresConfig
+from honey_duck.targets.postgres import PostgresIOManager
+from honey_duck_tests.contract.probe import Probe, Server, frame_of
+from honey_duck_tests.contract.runs import error_of, run
+
+Build = Callable[..., Any]  # (connection: PostgresConfig, **config) -> the IO manager
+
+
+def fresh_schema(request: pytest.FixtureRequest) -> str:
+    """A fresh schema per test, so tests never see each other's tables."""
+    schema = f"t_{request.node.name[:20].strip('[]_').lower()}_{time.time_ns() % 10**8}"
+    return "".join(c if c.isalnum() else "_" for c in schema)
 
 
 def quoted(*names: str) -> str:
@@ -82,3 +101,97 @@ class SqlProbe(Probe):
 
     def read_odd(self, meta: Mapping[str, Any], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
         return self.read(quoted(meta["schema"], meta["table"]), schema)
+
+
+def psql(url: str) -> Callable[[str], list[tuple]]:
+    def query(sql: str, binary: bool = False) -> list[tuple]:
+        with psycopg.connect(url, autocommit=True) as connection:
+            cursor = connection.execute(sql, binary=binary)
+            return cursor.fetchall() if cursor.description else []
+
+    return query
+
+
+KILLER = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+    " WHERE application_name = 'honey_duck' AND query ILIKE 'COPY%'"
+)
+
+
+class PostgresProbe(SqlProbe):
+    """PostgreSQL on the session's server; the fault tests' own private clusters. `build`
+    makes the manager from a connection (another sink of the family that runs on PostgreSQL
+    here, Redshift's `engine="postgres"`, gives its own)."""
+
+    def __init__(
+        self, url: str, schema: str, word: str = "postgres", build: Build | None = None
+    ) -> None:
+        query = psql(url)
+        self.build: Build = build or (
+            lambda connection, **c: PostgresIOManager(
+                connection=connection, default_schema=schema, **c
+            )
+        )
+        super().__init__(
+            word,
+            "PostgreSQL",
+            lambda **c: self.build(PostgresConfig.from_url(url), **c),
+            query,
+            schema,
+            select=lambda sql: query(sql, binary=True),  # type: ignore[call-arg]
+        )
+        self.url = url
+
+    def unreachable(self) -> tuple[Any, str, str]:
+        connection = PostgresConfig(port=1, password="s3cret-Pa55", connect_timeout=2)
+        return self.build(connection), "127.0.0.1:1", "s3cret-Pa55"
+
+    def killed_write(self, table: str) -> None:
+        """The server drops our connection during COPY (pg_terminate_backend)."""
+        io = self.manager(retries=0)
+        big = pl.LazyFrame({"id": pl.int_range(0, 3_000_000, eager=True)}).with_columns(
+            v=pl.lit("new")
+        )
+        stop = threading.Event()
+
+        def kill_the_copy() -> None:
+            with psycopg.connect(self.url, autocommit=True) as connection:
+                while not stop.is_set():
+                    if connection.execute(KILLER).fetchall():
+                        return
+                    time.sleep(0.005)
+
+        killer = threading.Thread(target=kill_the_copy)
+        killer.start()
+        try:
+            result = run(io, lambda: big, metadata=self.meta(table))
+        finally:
+            stop.set()
+            killer.join()
+        message = error_of(result).lower()
+        assert "terminat" in message or "connection" in message, message
+        assert self.leftovers() == []  # the transaction took its staging table with it
+
+    @contextmanager
+    def private_server(self) -> Iterator[Server]:
+        from honey_duck_dev.services.lifecycle import free_port
+        from honey_duck_dev.services.postgres import Postgres
+
+        # a directory the server's own user can reach (pytest's tmp_path is private to us)
+        port, data = free_port(), Path(tempfile.mkdtemp(prefix="honey_duck-restart-"))
+        servers = [Postgres.launch(port=port, data_dir=data)]  # restarts: the same cluster
+
+        def count(table: str) -> int:
+            return psql(servers[-1].url)(f"SELECT count(*) FROM {self.table(table)}")[0][0]
+
+        try:
+            yield Server(
+                manager=lambda: self.build(PostgresConfig(port=port, connect_timeout=2)),
+                stop=lambda: servers[-1].stop(),
+                start=lambda: servers.append(Postgres.launch(port=port, data_dir=data)),
+                count=count,
+            )
+        finally:
+            for server in servers:
+                server.stop()
+            shutil.rmtree(data, ignore_errors=True)

@@ -4,13 +4,10 @@ Both run the whole contract suite (`honey_duck_tests/contract`) through a probe 
 with the target's own client (psycopg, duckdb); below the probes, what only PostgreSQL has.
 """
 
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,108 +18,12 @@ import polars as pl
 import psycopg
 import pytest
 
-from honey_duck.connections import PostgresConfig
 from honey_duck.targets.postgres import PostgresIOManager
 from honey_duck.targets.standin import StandInIOManager
-from honey_duck_tests.contract.probe import Server
 from honey_duck_tests.contract.runs import error_of, run
-from honey_duck_tests.contract.sql import SqlProbe
+from honey_duck_tests.contract.sql import PostgresProbe, SqlProbe, fresh_schema
 from honey_duck_tests.contract.suite import DataContract, LandedContract, ServerContract
 from honey_duck_tests.sinks import roundtrip
-
-
-def fresh_schema(request: pytest.FixtureRequest) -> str:
-    """A fresh schema per test, so tests never see each other's tables."""
-    schema = f"t_{request.node.name[:20].strip('[]_').lower()}_{time.time_ns() % 10**8}"
-    return "".join(c if c.isalnum() else "_" for c in schema)
-
-
-def psql(url: str) -> Callable[[str], list[tuple]]:
-    def query(sql: str, binary: bool = False) -> list[tuple]:
-        with psycopg.connect(url, autocommit=True) as connection:
-            cursor = connection.execute(sql, binary=binary)
-            return cursor.fetchall() if cursor.description else []
-
-    return query
-
-
-KILLER = (
-    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-    " WHERE application_name = 'honey_duck' AND query ILIKE 'COPY%'"
-)
-
-
-class PostgresProbe(SqlProbe):
-    """PostgreSQL on the session's server; the fault tests' own private clusters."""
-
-    def __init__(self, url: str, schema: str) -> None:
-        query = psql(url)
-        super().__init__(
-            "postgres",
-            "PostgreSQL",
-            lambda **c: PostgresIOManager.from_url(url, default_schema=schema, **c),
-            query,
-            schema,
-            select=lambda sql: query(sql, binary=True),  # type: ignore[call-arg]
-        )
-        self.url = url
-
-    def unreachable(self) -> tuple[PostgresIOManager, str, str]:
-        connection = PostgresConfig(port=1, password="s3cret-Pa55", connect_timeout=2)
-        return PostgresIOManager(connection=connection), "127.0.0.1:1", "s3cret-Pa55"
-
-    def killed_write(self, table: str) -> None:
-        """The server drops our connection during COPY (pg_terminate_backend)."""
-        io = self.manager(retries=0)
-        big = pl.LazyFrame({"id": pl.int_range(0, 3_000_000, eager=True)}).with_columns(
-            v=pl.lit("new")
-        )
-        stop = threading.Event()
-
-        def kill_the_copy() -> None:
-            with psycopg.connect(self.url, autocommit=True) as connection:
-                while not stop.is_set():
-                    if connection.execute(KILLER).fetchall():
-                        return
-                    time.sleep(0.005)
-
-        killer = threading.Thread(target=kill_the_copy)
-        killer.start()
-        try:
-            result = run(io, lambda: big, metadata=self.meta(table))
-        finally:
-            stop.set()
-            killer.join()
-        message = error_of(result).lower()
-        assert "terminat" in message or "connection" in message, message
-        assert self.leftovers() == []  # the transaction took its staging table with it
-
-    @contextmanager
-    def private_server(self) -> Iterator[Server]:
-        from honey_duck_dev.services.lifecycle import free_port
-        from honey_duck_dev.services.postgres import Postgres
-
-        # a directory the server's own user can reach (pytest's tmp_path is private to us)
-        port, data = free_port(), Path(tempfile.mkdtemp(prefix="honey_duck-restart-"))
-        servers = [Postgres.launch(port=port, data_dir=data)]  # restarts: the same cluster
-
-        def count(table: str) -> int:
-            return psql(servers[-1].url)(f"SELECT count(*) FROM {self.table(table)}")[0][0]
-
-        try:
-            yield Server(
-                manager=lambda: PostgresIOManager(
-                    connection=PostgresConfig(port=port, connect_timeout=2),
-                    default_schema=self.schema,
-                ),
-                stop=lambda: servers[-1].stop(),
-                start=lambda: servers.append(Postgres.launch(port=port, data_dir=data)),
-                count=count,
-            )
-        finally:
-            for server in servers:
-                server.stop()
-            shutil.rmtree(data, ignore_errors=True)
 
 
 class StandInProbe(SqlProbe):
