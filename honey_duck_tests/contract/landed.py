@@ -52,7 +52,7 @@ class ReconcileContract:
         checked = reconciled(tmp_path, probe.manager(), frame, metadata=metadata)
         verdict = checked.write()
         assert verdict.passed, verdict.description
-        assert table in verdict.metadata["honey_duck/target"]
+        assert probe.table_name(table) in verdict.metadata["honey_duck/target"]
         assert verdict.metadata["honey_duck/target_rows"] == 3
         probe.update(table, 2, "price", 2.75)
         verdict = checked.check()

@@ -72,6 +72,10 @@ class Probe(abc.ABC):
     decimal_words: str = "Float64 in the data but Decimal(precision=12, scale=2)"
     # the column names and the location metadata of the odd-identifiers scenario
     odd_columns: tuple[str, ...] = ("Sale ID", 'Say "hi"', "select", "Zoë ✓")
+    # a lazy read streams (not a DataFrame made lazy), from a Python batch source (a server's
+    # cursor) or else a polars file scan
+    streams: bool = True
+    python_scan: bool = True
 
     @abc.abstractmethod
     def manager(self, **config: Any) -> dg.ConfigurableIOManager:
@@ -140,6 +144,10 @@ class Probe(abc.ABC):
 
     def backfilled(self, table: str) -> None:
         """Assertions of the sink's own after the range backfill (a broker's headers)."""
+        return None
+
+    def fresh(self) -> None:
+        """Forget what earlier writes left (a sink that places every asset at one path)."""
         return None
 
     def capabilities(self) -> Capabilities:
