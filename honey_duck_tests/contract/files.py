@@ -1,18 +1,22 @@
 """The probe of the file sinks (json, csv, excel, feather): files under a temporary root,
 read back with readers that share no code with ours (DuckDB, openpyxl, pyarrow)."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import openpyxl
 import polars as pl
 import pyarrow.feather
 import pyarrow.parquet
+import pytest
 
 from honey_duck.targets.files import FileIOManager
-from honey_duck_tests.contract.probe import Probe
+from honey_duck_tests.conftest import LocalRun
+from honey_duck_tests.contract.probe import Probe, opt_out
+from honey_duck_tests.contract.suite import DataContract, LandedContract
+from honey_duck_tests.sinks import readback
 
 EXT = {"json": "json", "csv": "csv", "excel": "xlsx", "feather": "feather", "parquet": "parquet"}
 
@@ -144,3 +148,31 @@ def lazy_frame(n: int) -> pl.DataFrame:
     return pl.DataFrame(
         {"id": pl.int_range(0, n, eager=True), "v": pl.int_range(0, n, eager=True).cast(pl.String)}
     )
+
+
+class FileContract(DataContract, LandedContract):
+    """The contract of one file sink: subclasses give `word`, `lands` (the extension) and
+    `read` (how `local`'s files are read back independently)."""
+
+    typed_frame = staticmethod(typed_frame)
+    lazy_frame = staticmethod(lazy_frame)
+    read: ClassVar[Callable[[Path], pl.DataFrame]]
+
+    test_any_frame_of_the_claimed_types_round_trips = opt_out(
+        "each format's own property test round-trips its type table (targets/files/"
+        "test_formats.py::test_<format>_round_trips_every_claimed_type, 120 examples); "
+        "a reader without our sidecar cannot type the file's values back"
+    )
+    test_the_reconciliation_check_names_rows_changed_or_deleted_with_the_native_client = opt_out(
+        "a file changed behind the manager's back fails its sidecar's digest on the next read,"
+        " before the check compares values (targets/files/test_files.py::"
+        "test_a_sidecar_that_no_longer_matches_its_file_is_reported_and_repaired)"
+    )
+
+    @pytest.fixture
+    def probe(self, tmp_path: Path) -> FileProbe:
+        return FileProbe(type(self).word, tmp_path / "out")
+
+    def assert_files_land(self, local_run: LocalRun) -> None:
+        word = type(self).word
+        readback.assert_files_land(local_run, word, type(self).lands, type(self).read)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,3 +209,34 @@ def frame_of(values: Mapping[str, list], schema: Mapping[str, pl.DataType]) -> p
             kept = False
         columns[name] = series if kept else pl.Series(name, data, dtype=pl.Object)
     return pl.DataFrame(columns)  # a dict: from a list of Series polars renames an empty name
+
+
+@contextmanager
+def private(
+    launch: Callable[..., Any],
+    manager: Callable[[Any], dg.ConfigurableIOManager],
+    count: Callable[[Any, str], int],
+    prefix: str,
+) -> Iterator[Server]:
+    """A private server on a free port and a fresh data directory (one its own user can
+    reach: pytest's tmp_path is private to us), restarted on both: `launch(port=, data_dir=)`
+    starts one, `manager(server)` and `count(server, table)` use the latest."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from honey_duck_dev.services.lifecycle import free_port
+
+    port, data = free_port(), Path(tempfile.mkdtemp(prefix=prefix))
+    servers = [launch(port=port, data_dir=data)]
+    try:
+        yield Server(
+            manager=lambda: manager(servers[-1]),
+            stop=lambda: servers[-1].stop(),
+            start=lambda: servers.append(launch(port=port, data_dir=data)),
+            count=lambda table: count(servers[-1], table),
+        )
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(data, ignore_errors=True)

@@ -3,13 +3,11 @@ tables in a fresh schema per test, read back with the target's own DB-API client
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -18,7 +16,7 @@ import pytest
 
 from honey_duck.connections import PostgresConfig
 from honey_duck.targets.postgres import PostgresIOManager
-from honey_duck_tests.contract.probe import Probe, Server, frame_of
+from honey_duck_tests.contract.probe import Probe, Server, frame_of, private
 from honey_duck_tests.contract.runs import error_of, run
 
 Build = Callable[..., Any]  # (connection: PostgresConfig, **config) -> the IO manager
@@ -32,6 +30,24 @@ def fresh_schema(request: pytest.FixtureRequest) -> str:
 
 def quoted(*names: str) -> str:
     return ".".join('"' + n.replace('"', '""') + '"' for n in names)
+
+
+def lazy_frame(n: int, lists: bool = True) -> pl.DataFrame:
+    """Narrow and wide types the batched reader must type exactly (`lists=False`: none, for
+    a target where a list is JSON, which takes its type from the values and reads eagerly)."""
+    frame = pl.DataFrame(
+        {
+            "id": pl.int_range(0, n, eager=True),
+            "small": pl.int_range(0, n, eager=True).cast(pl.Int16),
+            "real": pl.int_range(0, n, eager=True).cast(pl.Float32),
+            "amount": pl.int_range(0, n, eager=True).cast(pl.Decimal(12, 2)),
+            "day": pl.repeat(date(2024, 1, 2), n, eager=True),
+            "at": pl.repeat(datetime(2024, 1, 2, 3), n, eager=True).dt.replace_time_zone("UTC"),
+            "took": pl.repeat(timedelta(seconds=90), n, eager=True),
+            "nothing": pl.repeat(None, n, eager=True, dtype=pl.String),
+        }
+    )
+    return frame.with_columns(tags=pl.repeat(["a"], n, eager=True)) if lists else frame
 
 
 class SqlProbe(Probe):
@@ -172,26 +188,14 @@ class PostgresProbe(SqlProbe):
         assert "terminat" in message or "connection" in message, message
         assert self.leftovers() == []  # the transaction took its staging table with it
 
-    @contextmanager
-    def private_server(self) -> Iterator[Server]:
-        from honey_duck_dev.services.lifecycle import free_port
+    def private_server(self) -> AbstractContextManager[Server]:
         from honey_duck_dev.services.postgres import Postgres
 
-        # a directory the server's own user can reach (pytest's tmp_path is private to us)
-        port, data = free_port(), Path(tempfile.mkdtemp(prefix="honey_duck-restart-"))
-        servers = [Postgres.launch(port=port, data_dir=data)]  # restarts: the same cluster
-
-        def count(table: str) -> int:
-            return psql(servers[-1].url)(f"SELECT count(*) FROM {self.table(table)}")[0][0]
-
-        try:
-            yield Server(
-                manager=lambda: self.build(PostgresConfig(port=port, connect_timeout=2)),
-                stop=lambda: servers[-1].stop(),
-                start=lambda: servers.append(Postgres.launch(port=port, data_dir=data)),
-                count=count,
-            )
-        finally:
-            for server in servers:
-                server.stop()
-            shutil.rmtree(data, ignore_errors=True)
+        return private(
+            Postgres.launch,
+            lambda server: self.build(PostgresConfig(port=server.port, connect_timeout=2)),
+            lambda server, table: psql(server.url)(f"SELECT count(*) FROM {self.table(table)}")[0][
+                0
+            ],
+            "honey_duck-restart-",
+        )

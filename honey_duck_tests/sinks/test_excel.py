@@ -4,14 +4,9 @@ from pathlib import Path
 
 import openpyxl
 import polars as pl
-import pytest
 
 from honey_duck_tests.conftest import LocalRun
-from honey_duck_tests.contract import files
-from honey_duck_tests.contract.files import FileProbe
-from honey_duck_tests.contract.probe import opt_out
-from honey_duck_tests.contract.suite import DataContract, LandedContract
-from honey_duck_tests.sinks import readback
+from honey_duck_tests.contract.files import FileContract
 
 
 def read(path: Path) -> pl.DataFrame:
@@ -36,33 +31,14 @@ def test_excel_replace_is_idempotent(local_run) -> None:
             again.unlink()
 
 
-class TestExcel(DataContract, LandedContract):
+class TestExcel(FileContract):
     """The contract on excel files, and what `local` landed."""
 
     word = "excel"
     lands = "xlsx"
-    typed_frame = staticmethod(files.typed_frame)
-    lazy_frame = staticmethod(files.lazy_frame)
-
-    test_any_frame_of_the_claimed_types_round_trips = opt_out(
-        "the format's own property test round-trips its type table (targets/files/"
-        "test_formats.py::test_excel_round_trips_every_claimed_type, 120 examples); "
-        "a reader without our sidecar cannot type the file's values back"
-    )
-    test_the_reconciliation_check_names_rows_changed_or_deleted_with_the_native_client = opt_out(
-        "a file changed behind the manager's back fails its sidecar's digest on the next read,"
-        " before the check compares values (targets/files/test_files.py::"
-        "test_a_sidecar_that_no_longer_matches_its_file_is_reported_and_repaired)"
-    )
-
-    @pytest.fixture
-    def probe(self, tmp_path: Path) -> FileProbe:
-        return FileProbe("excel", tmp_path / "out")
-
-    def assert_files_land(self, local_run: LocalRun) -> None:
-        readback.assert_files_land(local_run, "excel", "xlsx", read)
+    read = staticmethod(read)
 
     def test_the_local_command_lands_the_pipeline_tables(self, local_run: LocalRun) -> None:
-        """xlsx files carry their creation time: the landing, and cells equal on a rerun
-        (`test_excel_replace_is_idempotent`), not bytes."""
+        """xlsx files carry their creation time: the landing here, and the cells equal on a
+        rerun in `test_excel_replace_is_idempotent`, not the bytes."""
         self.assert_files_land(local_run)

@@ -6,15 +6,13 @@ through our `load_input`.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from decimal import Decimal
@@ -34,7 +32,7 @@ from honey_duck.environments import REPO_ROOT
 from honey_duck.seam import check_assets
 from honey_duck.targets.kafka import target as kafka
 from honey_duck.targets.kafka.target import SCHEMA_TOPIC, KafkaConnection, KafkaIOManager
-from honey_duck_tests.contract.probe import Probe, Server, frame_of
+from honey_duck_tests.contract.probe import Probe, Server, frame_of, private
 from honey_duck_tests.contract.runs import (
     MONTHLY,
     error_of,
@@ -753,27 +751,20 @@ class KafkaProbe(Probe):
         )
         assert killed.returncode == -9, killed.stderr[-2000:]
 
-    @contextmanager
-    def private_server(self) -> Iterator[Server]:
+    def private_server(self) -> AbstractContextManager[Server]:
         from honey_duck_dev.services.kafka import Kafka
 
-        data = Path(tempfile.mkdtemp(prefix="honey_duck-kafka-"))
-        servers = [Kafka.launch(data_dir=data)]
-        port, bootstrap = servers[0].port, servers[0].bootstrap
-        self.bootstrap = bootstrap  # the probe now reads the private broker
-        try:
-            yield Server(
-                manager=lambda: KafkaIOManager(
-                    connection=KafkaConnection(bootstrap_servers=bootstrap, timeout_seconds=1)
-                ),
-                stop=lambda: servers[-1].stop(),
-                start=lambda: servers.append(Kafka.launch(port=port, data_dir=data)),
-                count=lambda table: len(live(bootstrap, self.topic(table))),
-            )
-        finally:
-            for server in servers:
-                server.stop()
-            shutil.rmtree(data, ignore_errors=True)
+        def manager(server: Kafka) -> KafkaIOManager:
+            self.bootstrap = server.bootstrap  # the probe now reads the private broker
+            connection = KafkaConnection(bootstrap_servers=server.bootstrap, timeout_seconds=1)
+            return KafkaIOManager(connection=connection)
+
+        return private(
+            Kafka.launch,
+            manager,
+            lambda server, table: len(live(server.bootstrap, self.topic(table))),
+            "honey_duck-kafka-",
+        )
 
 
 def lazy_frame(n: int) -> pl.DataFrame:

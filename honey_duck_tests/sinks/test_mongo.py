@@ -4,14 +4,12 @@ Every test reads back with pymongo (find / aggregate), not only through our `loa
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from decimal import Decimal
@@ -27,7 +25,7 @@ from hypothesis import strategies as st
 
 from honey_duck.targets.mongo.target import STAGING, MongoConnection, MongoIOManager, _name_problem
 from honey_duck_tests.contract import partitions
-from honey_duck_tests.contract.probe import Probe, Server, frame_of
+from honey_duck_tests.contract.probe import Probe, Server, frame_of, private
 from honey_duck_tests.contract.runs import (
     MONTHLY,
     error_of,
@@ -110,32 +108,24 @@ class MongoProbe(Probe):
             writer.wait()
         assert writer.returncode == -signal.SIGKILL
 
-    @contextmanager
-    def private_server(self) -> Iterator[Server]:
-        from honey_duck_dev.services.lifecycle import free_port
+    def private_server(self) -> AbstractContextManager[Server]:
         from honey_duck_dev.services.mongo import Mongo, mongo_url
 
-        port, data = free_port(), Path(tempfile.mkdtemp(prefix="honey_duck-mongo-"))
-        servers = [Mongo.launch(port=port, data_dir=data)]
-
-        def count(table: str) -> int:
-            with pymongo.MongoClient(servers[-1].url) as client:
+        def count(server: Mongo, table: str) -> int:
+            with pymongo.MongoClient(server.url) as client:
                 return client[self.name][table].count_documents({})
 
-        try:
-            yield Server(
-                manager=lambda: MongoIOManager(
-                    connection=MongoConnection(url=mongo_url("127.0.0.1", port), timeout_ms=1000),
-                    database=self.name,
+        return private(
+            Mongo.launch,
+            lambda server: MongoIOManager(
+                connection=MongoConnection(
+                    url=mongo_url("127.0.0.1", server.port), timeout_ms=1000
                 ),
-                stop=lambda: servers[-1].stop(),
-                start=lambda: servers.append(Mongo.launch(port=port, data_dir=data)),
-                count=count,
-            )
-        finally:
-            for server in servers:
-                server.stop()
-            shutil.rmtree(data, ignore_errors=True)
+                database=self.name,
+            ),
+            count,
+            "honey_duck-mongo-",
+        )
 
 
 _WRITER = """

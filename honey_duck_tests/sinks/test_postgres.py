@@ -20,6 +20,7 @@ import pytest
 
 from honey_duck.targets.postgres import PostgresIOManager
 from honey_duck.targets.standin import StandInIOManager
+from honey_duck_tests.contract import sql
 from honey_duck_tests.contract.runs import error_of, run
 from honey_duck_tests.contract.sql import PostgresProbe, SqlProbe, fresh_schema
 from honey_duck_tests.contract.suite import DataContract, LandedContract, ServerContract
@@ -65,29 +66,12 @@ def typed_frame() -> pl.DataFrame:
     )  # fmt: skip
 
 
-def lazy_frame(n: int) -> pl.DataFrame:
-    """Narrow and wide types the batched reader must type exactly."""
-    return pl.DataFrame(
-        {
-            "id": pl.int_range(0, n, eager=True),
-            "small": pl.int_range(0, n, eager=True).cast(pl.Int16),
-            "real": pl.int_range(0, n, eager=True).cast(pl.Float32),
-            "amount": pl.int_range(0, n, eager=True).cast(pl.Decimal(12, 2)),
-            "day": pl.repeat(date(2024, 1, 2), n, eager=True),
-            "at": pl.repeat(datetime(2024, 1, 2, 3), n, eager=True).dt.replace_time_zone("UTC"),
-            "took": pl.repeat(timedelta(seconds=90), n, eager=True),
-            "tags": pl.repeat(["a"], n, eager=True),
-            "nothing": pl.repeat(None, n, eager=True, dtype=pl.String),
-        }
-    )
-
-
 class TestPostgres(ServerContract):
     """The contract on a real PostgreSQL server."""
 
     word = "postgres"
     typed_frame = staticmethod(typed_frame)
-    lazy_frame = staticmethod(lazy_frame)
+    lazy_frame = staticmethod(sql.lazy_frame)
 
     @pytest.fixture
     def probe(self, request: pytest.FixtureRequest, postgres_server: str) -> PostgresProbe:
@@ -106,7 +90,7 @@ class TestPostgresStandIn(DataContract, LandedContract):
 
     word = "postgres"
     typed_frame = staticmethod(typed_frame)
-    lazy_frame = staticmethod(lazy_frame)
+    lazy_frame = staticmethod(sql.lazy_frame)
 
     @pytest.fixture
     def probe(self, request: pytest.FixtureRequest, tmp_path: Path) -> StandInProbe:
