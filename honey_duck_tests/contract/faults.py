@@ -27,6 +27,8 @@ class FaultsContract:
         again = run(io, lambda: OLD.head(2), metadata=probe.meta(), consume=consume)
         assert again.success, error_of(again)
         assert seen["t"].sort("id").equals(OLD.head(2))
+        native = probe.native("table", OLD.schema)
+        assert rows(native, "id", "v") == rows(OLD.head(2), "id", "v")  # the zombie fenced
         assert probe.leftovers() == []  # what the killed writer left is reclaimed
 
     def test_an_unreachable_server_is_a_clear_error_without_the_password(

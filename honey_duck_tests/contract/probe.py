@@ -142,6 +142,10 @@ class Probe(abc.ABC):
         """Assertions of the sink's own on a materialization's metadata (its URI, say)."""
         return None
 
+    def check_native(self, table: str, frame: pl.DataFrame) -> None:
+        """Assertions of the sink's own on a round trip's native records (their fields)."""
+        return None
+
     def backfilled(self, table: str) -> None:
         """Assertions of the sink's own after the range backfill (a broker's headers)."""
         return None

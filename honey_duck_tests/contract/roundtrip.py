@@ -64,12 +64,13 @@ class ReadContract:
     def test_a_lazyframe_consumer_reads_in_batches_with_exact_types(self, probe: Probe) -> None:
         n = type(self).lazy_rows
         frame = type(self).lazy_frame(n)
+        narrow = frame.columns[1]  # a projection keeps its exact type too
         seen: dict[str, Any] = {}
 
         def consume(table: pl.LazyFrame) -> None:
             seen["lazy"] = table
             seen["batches"] = [b.height for b in table.collect_batches(chunk_size=1_000)]
-            seen["some"] = table.filter(pl.col("id") >= n - 3).select("id").collect()
+            seen["some"] = table.filter(pl.col("id") >= n - 3).select("id", narrow).collect()
 
         io = probe.manager(**type(self).lazy_config)
         result = run(io, lambda: frame, metadata=probe.meta(), consume=consume)
@@ -83,7 +84,7 @@ class ReadContract:
         back = seen["lazy"].collect().sort("id")
         assert back.schema == frame.schema and back.equals(frame)
         assert sorted(seen["some"]["id"].to_list()) == [n - 3, n - 2, n - 1]
-        assert seen["some"].schema == pl.Schema({"id": pl.Int64})
+        assert seen["some"].schema == pl.Schema({"id": pl.Int64, narrow: frame.schema[narrow]})
 
 
 def round_trip(contract: Any, probe: Probe, frame: pl.DataFrame) -> None:
@@ -114,4 +115,5 @@ def round_trip(contract: Any, probe: Probe, frame: pl.DataFrame) -> None:
     if "__hd_key__" in frame.columns:
         native = native.sort("__hd_key__")
     assert native.height == frame.height
+    probe.check_native(table, frame)
     roundtrip.assert_columns_equal(expected.select(exact), {c: native[c].to_list() for c in exact})

@@ -52,6 +52,7 @@ class SchemaContract:
         seen, consume = seen_reader()
         result = run(probe.manager(), lambda: empty, metadata=probe.meta(), consume=consume)
         assert result.success, error_of(result)
+        assert probe.exists("table")
         assert probe.native("table", empty.schema).height == 0
         assert probe.records("table") in (None, 0)
         assert seen["t"].height == 0

@@ -722,6 +722,11 @@ class KafkaProbe(Probe):
         assert metadata["dagster/uri"].value == f"kafka://{self.bootstrap}/{self.topic(table)}"
         assert metadata["dagster/storage_kind"].value == "kafka"
 
+    def check_native(self, table: str, frame: pl.DataFrame) -> None:
+        """Every message carries every column, in the frame's order."""
+        for stored in live(self.bootstrap, self.topic(table)).values():
+            assert list(stored) == frame.columns
+
     def backfilled(self, table: str) -> None:
         """Each month's messages carry their own partition key in a header."""
         found = messages(self.bootstrap, self.topic(table))
