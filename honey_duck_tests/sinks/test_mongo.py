@@ -359,6 +359,15 @@ def storage(home: Path, table: str) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(f) for f in files])
 
 
+def test_a_column_a_write_lacks_is_no_field_rather_than_null(mongo: MongoProbe) -> None:
+    """The contract reads nulls; BSON tells an absent field from a null, and we send none."""
+    io = mongo.manager()
+    upsert = mongo.meta(write_mode="upsert", upsert_keys=["id"], schema_policy="evolve")
+    assert run(io, lambda: pl.DataFrame({"id": [1], "note": ["k"]}), metadata=upsert).success
+    assert run(io, lambda: pl.DataFrame({"id": [1, 2], "v": ["a", "b"]}), metadata=upsert).success
+    assert mongo.docs() == [{"id": 1, "note": "k", "v": "a"}, {"id": 2, "v": "b"}]
+
+
 def test_the_uri_and_a_bad_port_never_show_the_password() -> None:
     url = "mongodb://duck:s3cret-Pa55@127.0.0.1:1/?directConnection=true"
     io = MongoIOManager(connection=MongoConnection(url=url, timeout_ms=500), retries=0)
