@@ -9,6 +9,7 @@ import duckdb
 import openpyxl
 import polars as pl
 import pyarrow.feather
+import pyarrow.ipc
 import pyarrow.parquet
 import pytest
 
@@ -90,11 +91,11 @@ class FileProbe(Probe):
         changed = stored.with_columns(
             pl.when(pl.col("id") == id).then(pl.lit(value)).otherwise(pl.col(column)).alias(column)
         )
-        pyarrow.feather.write_feather(changed.to_arrow(), path)
+        _write_feather(changed, path)
 
     def delete(self, table: str, id: int) -> None:
         path, stored = self._feather()
-        pyarrow.feather.write_feather(stored.filter(pl.col("id") != id).to_arrow(), path)
+        _write_feather(stored.filter(pl.col("id") != id), path)
 
     def _feather(self) -> tuple[Path, pl.DataFrame]:
         assert self.fmt == "feather", "only a feather file is changed behind our back here"
@@ -118,6 +119,13 @@ class FileProbe(Probe):
         import shutil
 
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _write_feather(frame: pl.DataFrame, path: Path) -> None:
+    """Feather V2 is the Arrow IPC file format: written with pyarrow, not with our code."""
+    table = frame.to_arrow()
+    with pyarrow.ipc.new_file(str(path), table.schema) as writer:
+        writer.write_table(table)
 
 
 def typed_frame() -> pl.DataFrame:
