@@ -160,7 +160,8 @@ class PostgresProbe(SqlProbe):
 
     def unreachable(self) -> tuple[Any, str, str]:
         connection = PostgresConfig(port=1, password="s3cret-Pa55", connect_timeout=2)
-        return self.build(connection), "127.0.0.1:1", "s3cret-Pa55"
+        # retries=0: the error is the point, not the backoff (a restart test waits for that)
+        return self.build(connection, retries=0), "127.0.0.1:1", "s3cret-Pa55"
 
     def killed_write(self, table: str) -> None:
         """The server drops our connection during COPY (pg_terminate_backend)."""
