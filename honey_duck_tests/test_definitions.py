@@ -61,6 +61,13 @@ def test_every_destination_has_a_test_file_that_reads_back_what_landed() -> None
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
         ]
         landed = [t for t in tests if "local_run" in {a.arg for a in t.args.args}]
+        # or a class of the contract suite that checks what `local` landed
+        landed += [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+            and {getattr(b, "id", "") for b in node.bases} & {"LandedContract", "FileContract"}
+        ]
         assert landed, f"{path.name} has no test of what the local environment landed (local_run)"
 
 

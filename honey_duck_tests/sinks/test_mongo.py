@@ -4,13 +4,12 @@ Every test reads back with pymongo (find / aggregate), not only through our `loa
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from decimal import Decimal
@@ -22,26 +21,25 @@ import dagster as dg
 import polars as pl
 import pymongo
 import pytest
-from bson.decimal128 import Decimal128
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from honey_duck.targets.mongo.target import STAGING, MongoConnection, MongoIOManager, _name_problem
-from honey_duck_tests.contract.reconciling import reconciled
+from honey_duck_tests.contract import partitions
+from honey_duck_tests.contract.probe import Probe, Server, frame_of, private
 from honey_duck_tests.contract.runs import (
     MONTHLY,
-    MULTI,
-    backfill_then_rerun_march,
     error_of,
     months,
     run,
 )
+from honey_duck_tests.contract.suite import LandedContract, ServerContract
 from honey_duck_tests.sinks import roundtrip
-from honey_duck_tests.sinks.readback import assert_reconciled
 
 
-class Db:
+class MongoProbe(Probe):
     """A fresh database per test, its manager, and pymongo on it."""
+
+    word, title = "mongo", "MongoDB"
 
     def __init__(self, url: str, name: str) -> None:
         self.url, self.name = url, name
@@ -53,17 +51,102 @@ class Db:
             connection=MongoConnection(url=self.url), database=self.name, **config
         )
 
-    def meta(self, **more: Any) -> dict[str, Any]:
-        return {"collection": "table", **more}
+    def location(self, table: str) -> dict[str, Any]:
+        return {"collection": table}
+
+    def table_name(self, table: str) -> str:
+        return f"{self.name}.{table}"
 
     def docs(self, collection: str = "table", sort: str = "id") -> list[dict]:
         return list(self.db[collection].find({}, {"_id": 0}).sort(sort, 1))
+
+    def native(self, table: str, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+        docs = list(self.db[table].find({}, {"_id": 0}).sort("$natural", 1))
+        return frame_of(native_columns(docs, pl.Schema(schema)), schema)
+
+    def exists(self, table: str) -> bool:
+        return table in self.db.list_collection_names()
+
+    def update(self, table: str, id: int, column: str, value: Any) -> None:
+        self.db[table].update_one({"id": id}, {"$set": {column: value}})
+
+    def delete(self, table: str, id: int) -> None:
+        self.db[table].delete_one({"id": id})
+
+    def leftovers(self) -> list[str]:
+        return [c for c in self.db.list_collection_names() if STAGING in c]
+
+    def odd_location(self) -> dict[str, Any]:
+        return {"collection": 'Sales "Q1" Table'}
+
+    def read_odd(self, meta: Mapping[str, Any], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+        return self.native(meta["collection"], schema)
+
+    def check_metadata(self, metadata: Mapping[str, Any], table: str) -> None:
+        assert metadata["dagster/uri"].value.startswith("mongodb://127.0.0.1:")
+        assert metadata["dagster/uri"].value.endswith(f"/{self.name}.{table}")
+
+    def unreachable(self) -> tuple[MongoIOManager, str, str]:
+        url = "mongodb://duck:s3cret-Pa55@127.0.0.1:1/?directConnection=true"
+        io = MongoIOManager(connection=MongoConnection(url=url, timeout_ms=500), retries=0)
+        return io, "127.0.0.1:1", "s3cret-Pa55"
+
+    def killed_write(self, table: str) -> None:
+        """A writer process loading 2,000,000 documents, SIGKILLed once it has staged some."""
+        writer = subprocess.Popen([sys.executable, "-c", _WRITER, self.url, self.name, table])
+        try:
+            deadline = time.monotonic() + 120
+            staged: list[str] = []
+            while time.monotonic() < deadline and writer.poll() is None:
+                staged = self.leftovers()
+                if staged and self.db[staged[0]].estimated_document_count() > 10_000:
+                    break
+                time.sleep(0.05)
+            assert staged and writer.poll() is None, "the writer was never caught mid-load"
+            os.kill(writer.pid, signal.SIGKILL)
+        finally:
+            writer.wait()
+        assert writer.returncode == -signal.SIGKILL
+
+    def private_server(self) -> AbstractContextManager[Server]:
+        from honey_duck_dev.services.mongo import Mongo, mongo_url
+
+        def count(server: Mongo, table: str) -> int:
+            with pymongo.MongoClient(server.url) as client:
+                return client[self.name][table].count_documents({})
+
+        return private(
+            Mongo.launch,
+            lambda server: MongoIOManager(
+                connection=MongoConnection(
+                    url=mongo_url("127.0.0.1", server.port), timeout_ms=1000
+                ),
+                database=self.name,
+            ),
+            count,
+            "honey_duck-mongo-",
+        )
+
+
+_WRITER = """
+import sys
+import polars as pl
+from honey_duck.targets.mongo.target import MongoIOManager, MongoConnection
+from honey_duck_tests.contract.runs import error_of, run
+
+url, database, collection = sys.argv[1], sys.argv[2], sys.argv[3]
+connection = MongoConnection(url=url)
+io = MongoIOManager(connection=connection, database=database, batch_rows=5_000, retries=0)
+frame = pl.LazyFrame({"id": pl.int_range(0, 2_000_000, eager=True)}).with_columns(v=pl.lit("x"))
+result = run(io, lambda: frame, metadata={"collection": collection})
+sys.exit(error_of(result) if not result.success else 0)
+"""
 
 
 @pytest.fixture
 def mongo(request: pytest.FixtureRequest, mongo_server: str) -> Any:
     name = "".join(c if c.isalnum() else "_" for c in request.node.name[:24])
-    db = Db(mongo_server, f"t_{name}_{time.time_ns() % 10**8}")
+    db = MongoProbe(mongo_server, f"t_{name}_{time.time_ns() % 10**8}")
     yield db
     db.client.drop_database(db.name)
     db.client.close()
@@ -120,110 +203,9 @@ def native_columns(docs: list[dict], schema: pl.Schema) -> dict[str, list]:
     return {c: [native(d.get(c), t) for d in docs] for c, t in schema.items()}
 
 
-def test_every_type_round_trips_and_replace_is_idempotent(mongo: Db) -> None:
-    frame = typed_frame()
-    seen: dict[str, pl.DataFrame] = {}
-    io = mongo.manager()
-    for _ in range(2):
-        result = run(
-            io, frame.lazy, metadata=mongo.meta(), consume=lambda table: seen.update(t=table)
-        )
-        assert result.success, error_of(result)
-    back = seen["t"]
-    assert back.schema == frame.schema
-    roundtrip.assert_columns_equal(frame, {c: back[c].to_list() for c in back.columns})
-    docs = mongo.docs()  # pymongo's own reading of the collection
-    assert len(docs) == 3
-    assert isinstance(docs[0]["amount"], Decimal128) and docs[0]["amount"].to_decimal() == Decimal(
-        "12.34"
-    )
-    assert docs[0]["at"] == datetime(2024, 1, 2, 3, 4, 5, 123000)
-    assert docs[0]["day"] == datetime(2024, 1, 2)  # a Date is a midnight datetime
-    assert docs[0]["tags"] == ["a", "b"] and docs[2]["info"] == {"k": 2, "v": None}
-    assert docs[1]["real"] != docs[1]["real"]  # NaN, not null
-    roundtrip.assert_columns_equal(frame, native_columns(docs, frame.schema))
-    metadata = result.get_asset_materialization_events()[0].materialization.metadata
-    assert metadata["dagster/row_count"].value == 3
-    assert metadata["dagster/table_name"].value == f"{mongo.name}.table"
-    assert metadata["dagster/uri"].value.startswith("mongodb://127.0.0.1:")
-    assert metadata["dagster/uri"].value.endswith(f"/{mongo.name}.table")
-    assert [c for c in mongo.db.list_collection_names() if STAGING in c] == []
-
-
-def test_upsert_updates_inserts_keeps_stored_fields_and_holds_a_unique_index(mongo: Db) -> None:
-    io = mongo.manager()
-    upsert = mongo.meta(write_mode="upsert", upsert_keys=["id"])
-    first = pl.DataFrame({"id": [1, 2, 3], "v": ["a", "b", "c"], "note": ["k", "e", "p"]})
-    assert run(io, lambda: first, metadata=upsert).success
-    second = pl.DataFrame({"id": [3, 4], "v": ["C", "D"]})
-    result = run(io, lambda: second, metadata={**upsert, "schema_policy": "evolve"})
-    assert result.success, error_of(result)
-    assert mongo.docs() == [
-        {"id": 1, "v": "a", "note": "k"},
-        {"id": 2, "v": "b", "note": "e"},
-        {"id": 3, "v": "C", "note": "p"},  # the data lacks `note`: its stored value stays
-        {"id": 4, "v": "D"},
-    ]
-    unique = [i for i in mongo.db.table.list_indexes() if i.get("unique")]
-    assert [list(i["key"]) for i in unique] == [["id"]]
-    appended = run(
-        io, lambda: second, metadata=mongo.meta(write_mode="append", schema_policy="evolve")
-    )
-    assert "duplicate key" in error_of(appended).lower()
-    assert len(mongo.docs()) == 4  # the append's transaction took nothing in
-
-
-def test_duplicate_and_null_keys_fail_before_anything_is_written(mongo: Db) -> None:
-    io = mongo.manager()
-    upsert = mongo.meta(write_mode="upsert", upsert_keys=["id"])
-    assert run(io, lambda: pl.DataFrame({"id": [1], "v": ["a"]}), metadata=upsert).success
-    dupes = run(io, lambda: pl.DataFrame({"id": [5, 5], "v": ["x", "y"]}), metadata=upsert)
-    assert "appear more than once" in error_of(dupes)
-    nulls = run(io, lambda: pl.DataFrame({"id": [6, None], "v": ["x", "y"]}), metadata=upsert)
-    assert "have a null in upsert keys ['id']" in error_of(nulls)
-    assert mongo.docs() == [{"id": 1, "v": "a"}]
-
-
-def test_a_range_backfills_in_one_run_and_a_rerun_replaces_one_partition(mongo: Db) -> None:
-    def per_month() -> list[tuple]:
-        groups = mongo.db.table.aggregate(
-            [
-                {"$group": {"_id": {"m": {"$month": "$d"}, "c": "$c"}, "n": {"$sum": 1}}},
-                {"$sort": {"_id.m": 1}},
-            ]
-        )
-        return [(g["_id"]["m"], g["_id"]["c"], g["n"]) for g in groups]
-
-    def first() -> None:
-        assert per_month() == [(m, "first", 2) for m in (1, 2, 3, 4)]
-
-    backfill_then_rerun_march(mongo.manager(), mongo.meta(partition_expr="d"), first)
-    assert per_month() == [(1, "first", 2), (2, "first", 2), (3, "second", 1), (4, "first", 2)]
-
-
-@pytest.mark.parametrize("transactions", [True, False])
-def test_multi_partitions_replace_exactly_their_key_set(mongo: Db, transactions: bool) -> None:
-    io = mongo.manager(transactions=transactions)
-    partitioned = mongo.meta(partition_expr={"month": "d", "channel": "c"})
-
-    def produce(context: dg.AssetExecutionContext) -> pl.DataFrame:
-        key = context.partition_key.keys_by_dimension
-        return months([int(key["month"][5:7])], key["channel"])
-
-    keys = [("2024-01-01", "online"), ("2024-01-01", "gallery"), ("2024-02-01", "online")]
-    for month, channel in [*keys, keys[0]]:
-        key = dg.MultiPartitionKey({"month": month, "channel": channel})
-        result = run(io, produce, metadata=partitioned, partitions_def=MULTI, partition_key=key)
-        assert result.success, error_of(result)
-    groups = mongo.db.table.aggregate([{"$group": {"_id": "$c", "n": {"$sum": 1}}}])
-    assert sorted((g["_id"], g["n"]) for g in groups) == [("gallery", 2), ("online", 4)]
-    assert mongo.db["_honey_duck_schemas"].find_one({"_id": "table"}).get("pending_slices") in (
-        None,
-        [],
-    )
-
-
-def test_without_transactions_a_half_replaced_slice_is_refused_until_rerun(mongo: Db) -> None:
+def test_without_transactions_a_half_replaced_slice_is_refused_until_rerun(
+    mongo: MongoProbe,
+) -> None:
     """The fallback's marker: a writer that stopped mid-slice leaves a refusal, not a mix."""
     io = mongo.manager(transactions=False)
     where = mongo.meta(partition_expr="d")
@@ -246,45 +228,9 @@ def test_without_transactions_a_half_replaced_slice_is_refused_until_rerun(mongo
     assert [d["id"] for d in mongo.docs()] == [10, 11, 20, 21]  # January whole again
 
 
-def test_strict_refuses_drift_before_writing_and_evolve_adds_a_column(mongo: Db) -> None:
-    io = mongo.manager()
-    first = pl.DataFrame(
-        {"id": [1], "amount": pl.Series([Decimal("1.50")], dtype=pl.Decimal(12, 2))}
-    )
-    assert run(io, lambda: first, metadata=mongo.meta()).success
-    drifted = pl.DataFrame({"id": [2], "amount": [2.5], "note": ["new"]})
-    message = error_of(run(io, lambda: drifted, metadata=mongo.meta()))
-    assert "column `amount` is Float64 in the data but Decimal(precision=12, scale=2)" in message
-    assert "column `note` is new" in message
-    assert mongo.docs() == [{"id": 1, "amount": Decimal128("1.50")}]
-    seen: dict[str, pl.DataFrame] = {}
-    added = pl.DataFrame({"id": [2], "note": ["new"]})
-    evolve = mongo.meta(schema_policy="evolve", write_mode="append")
-    result = run(io, lambda: added, metadata=evolve, consume=lambda table: seen.update(t=table))
-    assert result.success, error_of(result)
-    assert mongo.docs() == [{"id": 1, "amount": Decimal128("1.50")}, {"id": 2, "note": "new"}]
-    back = seen["t"].sort("id")
-    assert back.schema == pl.Schema(
-        {"id": pl.Int64, "amount": pl.Decimal(12, 2), "note": pl.String}
-    )
-    assert back.rows() == [(1, Decimal("1.50"), None), (2, None, "new")]
-
-
-def test_an_empty_frame_creates_a_typed_collection(mongo: Db) -> None:
-    empty = typed_frame().clear()
-    seen: dict[str, pl.DataFrame] = {}
-    result = run(
-        mongo.manager(),
-        lambda: empty,
-        metadata=mongo.meta(),
-        consume=lambda table: seen.update(t=table),
-    )
-    assert result.success, error_of(result)
-    assert "table" in mongo.db.list_collection_names() and mongo.docs() == []
-    assert seen["t"].height == 0 and seen["t"].schema == empty.schema
-
-
-def test_values_bson_cannot_hold_are_refused_before_writing_naming_the_column(mongo: Db) -> None:
+def test_values_bson_cannot_hold_are_refused_before_writing_naming_the_column(
+    mongo: MongoProbe,
+) -> None:
     io = mongo.manager()
     assert run(io, lambda: pl.DataFrame({"id": [1]}), metadata=mongo.meta()).success
     cases = {
@@ -307,7 +253,9 @@ def test_values_bson_cannot_hold_are_refused_before_writing_naming_the_column(mo
     assert mongo.docs() == [{"id": 1}]  # nothing was written
 
 
-def test_nested_values_round_trip_and_types_bson_lacks_are_refused_by_name(mongo: Db) -> None:
+def test_nested_values_round_trip_and_types_bson_lacks_are_refused_by_name(
+    mongo: MongoProbe,
+) -> None:
     frame = pl.DataFrame(
         {
             "pair": pl.Series([[1, 2], None, [3, None]], dtype=pl.Array(pl.Int32, 2)),
@@ -341,7 +289,7 @@ def test_nested_values_round_trip_and_types_bson_lacks_are_refused_by_name(mongo
     assert "odd" not in mongo.db.list_collection_names()
 
 
-def test_a_replace_keeps_the_indexes_of_the_collection(mongo: Db) -> None:
+def test_a_replace_keeps_the_indexes_of_the_collection(mongo: MongoProbe) -> None:
     io = mongo.manager()
     upsert = mongo.meta(write_mode="upsert", upsert_keys=["id"])
     assert run(io, lambda: pl.DataFrame({"id": [1, 2], "v": ["a", "b"]}), metadata=upsert).success
@@ -353,6 +301,7 @@ def test_a_replace_keeps_the_indexes_of_the_collection(mongo: Db) -> None:
 
     before = indexes()
     assert len(before) == 3
+    assert [keys for _, keys, unique in before if unique] == [[("id", 1)]]  # the upsert's
     for _ in range(2):
         replaced = run(
             io, lambda: pl.DataFrame({"id": [2, 3], "v": ["B", "c"]}), metadata=mongo.meta()
@@ -364,7 +313,7 @@ def test_a_replace_keeps_the_indexes_of_the_collection(mongo: Db) -> None:
     assert mongo.docs() == [{"id": 2, "v": "B"}, {"id": 3, "v": "C"}, {"id": 4, "v": "d"}]
 
 
-def test_a_replace_that_fails_leaves_the_old_collection_and_no_staging(mongo: Db) -> None:
+def test_a_replace_that_fails_leaves_the_old_collection_and_no_staging(mongo: MongoProbe) -> None:
     """Duplicate ids break the kept unique index on the staged copy: nothing is swapped in."""
     io = mongo.manager()
     upsert = mongo.meta(write_mode="upsert", upsert_keys=["id"])
@@ -377,7 +326,9 @@ def test_a_replace_that_fails_leaves_the_old_collection_and_no_staging(mongo: Db
     assert "next" not in mongo.db["_honey_duck_schemas"].find_one({"_id": "table"})
 
 
-def test_a_replace_whose_writer_stopped_after_the_rename_reads_the_new_schema(mongo: Db) -> None:
+def test_a_replace_whose_writer_stopped_after_the_rename_reads_the_new_schema(
+    mongo: MongoProbe,
+) -> None:
     """The record's `next` names its staging collection: gone means the rename happened."""
     from honey_duck.seam.records import SchemaRecord
 
@@ -401,26 +352,6 @@ def test_a_replace_whose_writer_stopped_after_the_rename_reads_the_new_schema(mo
         assert session.read(location, None, None).collect().rows() == [(7,)]
 
 
-def test_the_reconciliation_check_names_documents_changed_or_deleted_with_pymongo(
-    mongo: Db, tmp_path: Path
-) -> None:
-    frame = pl.DataFrame({"id": [1, 2, 3], "price": [1.5, 2.5, 3.5], "name": ["a", "b", None]})
-    metadata = mongo.meta(reconcile_keys=["id"])
-    run = reconciled(tmp_path, mongo.manager(), frame, metadata=metadata)
-    verdict = run.write()
-    assert verdict.passed, verdict.description
-    assert verdict.metadata["honey_duck/target_rows"] == 3
-    mongo.db["table"].update_one({"id": 2}, {"$set": {"name": "B"}})
-    verdict = run.check()
-    assert not verdict.passed
-    assert "values of `name` differ" in verdict.description, verdict.description
-    assert "changed id [2]" in verdict.description
-    mongo.db["table"].delete_one({"id": 3})
-    verdict = run.check()
-    assert "2 rows where the asset has 3" in verdict.description, verdict.description
-    assert "missing id [3]" in verdict.description
-
-
 def storage(home: Path, table: str) -> pl.DataFrame:
     """A transform output as the pipeline stored it: what the sink should hold."""
     path = home / "storage" / table
@@ -428,58 +359,18 @@ def storage(home: Path, table: str) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(f) for f in files])
 
 
-_WRITER = """
-import sys
-import polars as pl
-from honey_duck.targets.mongo.target import MongoIOManager, MongoConnection
-from honey_duck_tests.contract.reconciling import reconciled
-from honey_duck_tests.contract.runs import error_of, run
-
-url, database = sys.argv[1], sys.argv[2]
-connection = MongoConnection(url=url)
-io = MongoIOManager(connection=connection, database=database, batch_rows=5_000, retries=0)
-frame = pl.LazyFrame({"id": pl.int_range(0, 2_000_000, eager=True)}).with_columns(v=pl.lit("x"))
-result = run(io, lambda: frame, metadata={"collection": "table"})
-sys.exit(error_of(result) if not result.success else 0)
-"""
-
-
-def test_a_writer_killed_mid_load_leaves_the_previous_collection_whole(mongo: Db) -> None:
+def test_a_column_a_write_lacks_is_no_field_rather_than_null(mongo: MongoProbe) -> None:
+    """The contract reads nulls; BSON tells an absent field from a null, and we send none."""
     io = mongo.manager()
-    old = pl.DataFrame({"id": [1, 2, 3], "v": ["a", "b", "c"]})
-    assert run(io, lambda: old, metadata=mongo.meta()).success
-    writer = subprocess.Popen([sys.executable, "-c", _WRITER, mongo.url, mongo.name])
-    try:
-        deadline = time.monotonic() + 120
-        staged: list[str] = []
-        while time.monotonic() < deadline and writer.poll() is None:
-            staged = [c for c in mongo.db.list_collection_names() if STAGING in c]
-            if staged and mongo.db[staged[0]].estimated_document_count() > 10_000:
-                break
-            time.sleep(0.05)
-        assert staged and writer.poll() is None, "the writer was never caught mid-load"
-        os.kill(writer.pid, signal.SIGKILL)
-    finally:
-        writer.wait()
-    assert writer.returncode == -signal.SIGKILL
-    assert mongo.docs() == old.to_dicts()  # the previous collection, whole
-    seen: dict[str, pl.DataFrame] = {}
-    again = run(
-        io, lambda: old.head(2), metadata=mongo.meta(), consume=lambda table: seen.update(t=table)
-    )
-    assert again.success, error_of(again)
-    assert seen["t"].equals(old.head(2))
-    assert [c for c in mongo.db.list_collection_names() if STAGING in c] == []  # swept
+    upsert = mongo.meta(write_mode="upsert", upsert_keys=["id"], schema_policy="evolve")
+    assert run(io, lambda: pl.DataFrame({"id": [1], "note": ["k"]}), metadata=upsert).success
+    assert run(io, lambda: pl.DataFrame({"id": [1, 2], "v": ["a", "b"]}), metadata=upsert).success
+    assert mongo.docs() == [{"id": 1, "note": "k", "v": "a"}, {"id": 2, "v": "b"}]
 
 
-def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
+def test_the_uri_and_a_bad_port_never_show_the_password() -> None:
     url = "mongodb://duck:s3cret-Pa55@127.0.0.1:1/?directConnection=true"
     io = MongoIOManager(connection=MongoConnection(url=url, timeout_ms=500), retries=0)
-    result = run(io, lambda: pl.DataFrame({"id": [1]}))
-    message = error_of(result)
-    assert "cannot connect to MongoDB at 127.0.0.1:1" in message
-    assert "s3cret-Pa55" not in message
-    assert "s3cret-Pa55" not in str([e.message for e in result.all_events if e.message])
     assert (
         io.target().uri(io.target().locate(dg.AssetKey(["a", "b"]), {}))
         == "mongodb://127.0.0.1:1/honey_duck.a.b"
@@ -492,13 +383,13 @@ def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
 
 
 def test_credentials_work_and_a_wrong_password_fails_at_once_without_showing_it(
-    mongo: Db,
+    mongo: MongoProbe,
 ) -> None:
     user, password = f"duck_{time.time_ns() % 10**8}", "s3cret-Pa55-word"
     mongo.client.admin.command("createUser", user, pwd=password, roles=["root"])
     host = mongo.url.split("://", 1)[1]
     try:
-        good = Db(f"mongodb://{user}:{password}@{host}", mongo.name)
+        good = MongoProbe(f"mongodb://{user}:{password}@{host}", mongo.name)
         seen: dict[str, pl.DataFrame] = {}
         result = run(
             good.manager(), lambda: pl.DataFrame({"id": [1]}), metadata=mongo.meta(),
@@ -509,7 +400,7 @@ def test_credentials_work_and_a_wrong_password_fails_at_once_without_showing_it(
         metadata = result.get_asset_materialization_events()[0].materialization.metadata
         shown = str(metadata) + str([e.message for e in result.all_events])
         assert password not in shown and user not in str(metadata["dagster/uri"].value)
-        wrong = Db(f"mongodb://{user}:not-{password}@{host}", mongo.name)
+        wrong = MongoProbe(f"mongodb://{user}:not-{password}@{host}", mongo.name)
         began = time.monotonic()
         failed = run(wrong.manager(), lambda: pl.DataFrame({"id": [2]}), metadata=mongo.meta())
         message = error_of(failed)
@@ -520,75 +411,6 @@ def test_credentials_work_and_a_wrong_password_fails_at_once_without_showing_it(
         wrong.client.close()
     finally:
         mongo.client.admin.command("dropUser", user)
-
-
-def test_a_server_restart_mid_run_is_retried_and_the_write_lands() -> None:
-    """The server comes up during the retries, and later restarts between two writes."""
-    from honey_duck_dev.services.lifecycle import free_port
-    from honey_duck_dev.services.mongo import Mongo, mongo_url
-
-    port, data = free_port(), Path(tempfile.mkdtemp(prefix="honey_duck-mongo-"))
-    io = MongoIOManager(
-        connection=MongoConnection(url=mongo_url("127.0.0.1", port), timeout_ms=1000)
-    )
-    assert io.retries == 6  # the defaults, not a setting made for this test
-    servers: list[Mongo] = []
-
-    def start(after: float) -> threading.Thread:
-        def late() -> None:
-            time.sleep(after)
-            servers.append(Mongo.launch(port=port, data_dir=data))
-
-        thread = threading.Thread(target=late)
-        thread.start()
-        return thread
-
-    try:
-        starter = start(1.0)
-        result = run(io, lambda: pl.DataFrame({"id": [1]}))
-        starter.join()
-        assert result.success, error_of(result)
-        servers[-1].stop()
-        starter = start(3.0)
-        began = time.monotonic()
-        result = run(io, lambda: pl.DataFrame({"id": [1, 2]}))
-        waited = time.monotonic() - began
-        starter.join()
-        assert result.success, error_of(result)
-        assert waited > 3.0, "the write never had to wait for the server"
-        with pymongo.MongoClient(servers[-1].url) as client:
-            assert client.honey_duck["t.table"].count_documents({}) == 2
-    finally:
-        for server in servers:
-            server.stop()
-        shutil.rmtree(data, ignore_errors=True)
-
-
-def test_a_lazyframe_consumer_reads_in_batches_with_exact_types(mongo: Db) -> None:
-    n = 5_000
-    frame = pl.DataFrame(
-        {
-            "id": pl.int_range(0, n, eager=True),
-            "small": pl.int_range(0, n, eager=True).cast(pl.Int16),
-            "amount": pl.int_range(0, n, eager=True).cast(pl.Decimal(12, 2)),
-            "at": pl.repeat(datetime(2024, 1, 2, 3), n, eager=True).dt.replace_time_zone("UTC"),
-            "tags": pl.repeat(["a"], n, eager=True),
-        }
-    )
-    seen: dict[str, Any] = {}
-
-    def consume(table: pl.LazyFrame) -> None:
-        seen["lazy"] = table
-        seen["batches"] = [b.height for b in table.collect_batches(chunk_size=1_000)]
-
-    result = run(
-        mongo.manager(batch_rows=1_000), lambda: frame, metadata=mongo.meta(), consume=consume
-    )
-    assert result.success, error_of(result)
-    assert "PYTHON SCAN" in seen["lazy"].explain()
-    assert sum(seen["batches"]) == n and len(seen["batches"]) > 1
-    back = seen["lazy"].collect().sort("id")
-    assert back.schema == frame.schema and back.equals(frame)
 
 
 def test_dev_materializes_the_mongo_group_twice(
@@ -633,13 +455,6 @@ def check_dev_landed(db: Any, home: Path) -> None:
     assert len(list(months)) == 24
     indexes = db["mongo.artworks_summary"].list_indexes()
     assert [list(i["key"]) for i in indexes if i.get("unique")] == [["artwork_id"]]
-
-
-def test_the_local_stand_in_holds_the_pipeline_tables(local_run) -> None:
-    """The README's main command (run twice by the fixture) lands the mongo group in DuckDB."""
-    from honey_duck_tests.sinks.readback import assert_duckdb_stand_in_lands
-
-    assert_duckdb_stand_in_lands(local_run, "mongo")
 
 
 # Datetimes the sink keeps (to the millisecond) and any datetimes (sub-millisecond ones are
@@ -706,37 +521,40 @@ def expected_refusals(frame: pl.DataFrame) -> list[str]:
     return refused
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(frame=roundtrip.frames(columns=KINDS, names=FIELD_NAMES))
-def test_any_frame_of_the_claimed_types_round_trips(mongo: Db, frame: pl.DataFrame) -> None:
-    """What reads back, through our reader and through pymongo, equals what was written."""
-    collection = f"p_{time.time_ns()}"
-    seen: dict[str, pl.DataFrame] = {}
-    result = run(
-        mongo.manager(),
-        lambda: frame,
-        metadata={"collection": collection},
-        consume=lambda table: seen.update(t=table),
+def lazy_frame(n: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "id": pl.int_range(0, n, eager=True),
+            "small": pl.int_range(0, n, eager=True).cast(pl.Int16),
+            "amount": pl.int_range(0, n, eager=True).cast(pl.Decimal(12, 2)),
+            "at": pl.repeat(datetime(2024, 1, 2, 3), n, eager=True).dt.replace_time_zone("UTC"),
+            "tags": pl.repeat(["a"], n, eager=True),
+        }
     )
-    refused = expected_refusals(frame)
-    if refused:
-        message = error_of(result)
-        assert all(f"column `{c}`" in message for c in refused), message
-        assert collection not in mongo.db.list_collection_names()
-        return
-    assert result.success, error_of(result)
-    back = seen["t"]
-    assert back.schema == frame.schema
-    roundtrip.assert_columns_equal(frame, {c: back[c].to_list() for c in back.columns})
-    roundtrip.assert_reconciles(mongo.manager().target().landing, frame, back)
-    docs = list(mongo.db[collection].find({}, {"_id": 0}).sort("$natural", 1))
-    roundtrip.assert_columns_equal(frame, native_columns(docs, frame.schema))
 
 
-def test_mongo_reconciliation_checks_pass_after_the_main_command(local_run) -> None:
-    """Every mongo asset's check read it back and found the transform's rows, value for value."""
-    assert_reconciled(local_run, "mongo")
+class TestMongo(ServerContract, LandedContract):
+    """The contract on SecantusDB (slow: few hypothesis examples), and what `local` landed."""
+
+    word = "mongo"
+    typed_frame = staticmethod(typed_frame)
+    lazy_frame = staticmethod(lazy_frame)
+    frames = roundtrip.frames(columns=KINDS, names=FIELD_NAMES)
+    examples = 25
+    names_every_refused = True
+
+    @pytest.fixture
+    def probe(self, mongo: MongoProbe) -> MongoProbe:
+        return mongo
+
+    def refused(self, probe: Any, frame: pl.DataFrame) -> dict[str, str]:
+        return dict.fromkeys(expected_refusals(frame), "")
+
+    @pytest.mark.parametrize("transactions", [True, False])
+    def test_multi_partitions_replace_exactly_their_key_set(
+        self, probe: MongoProbe, transactions: bool
+    ) -> None:
+        """Also without transactions (the fallback's markers), and no marker stays behind."""
+        partitions.multi_partitions(probe, transactions=transactions)
+        record = probe.db["_honey_duck_schemas"].find_one({"_id": "table"})
+        assert record.get("pending_slices") in (None, [])

@@ -13,7 +13,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlglot
-from hypothesis import HealthCheck, given, settings
 from sqlglot import exp
 
 from honey_duck import seam
@@ -21,9 +20,11 @@ from honey_duck.connections import PostgresConfig, S3Config
 from honey_duck.targets.redshift import RedshiftDialect, RedshiftIOManager, RedshiftStaging
 from honey_duck.targets.sql.dialect import Table
 from honey_duck.targets.sql.target import write
+from honey_duck_tests.contract import sql
 from honey_duck_tests.contract.runs import MONTHLY, error_of, run
+from honey_duck_tests.contract.sql import PostgresProbe, fresh_schema
+from honey_duck_tests.contract.suite import LandedContract, ServerContract
 from honey_duck_tests.sinks import roundtrip
-from honey_duck_tests.sinks.readback import assert_reconciled
 
 ROLE = "arn:aws:iam::123456789012:role/honey-duck-copy"
 
@@ -139,22 +140,27 @@ def test_the_plans_say_what_redshift_needs() -> None:
     assert 'ALTER TABLE "sales"."orders" ADD COLUMN "tags" super' in evolve
 
 
+def staging_on(s3: Any, bucket: str, max_file_rows: int) -> RedshiftStaging:
+    """Staging to `bucket` on the session's S3 server."""
+    return RedshiftStaging(
+        bucket=bucket,
+        s3=S3Config(
+            endpoint_url=s3.endpoint_url,
+            region=s3.region,
+            access_key_id=s3.access_key,
+            secret_access_key=s3.secret_key,
+        ),
+        max_file_rows=max_file_rows,
+    )
+
+
 @pytest.fixture
 def redshift(postgres_server: str, s3_server) -> tuple[RedshiftIOManager, str, Any]:
     bucket = s3_server.create_bucket("redshift")
     io = RedshiftIOManager(
         engine="postgres",
         connection=PostgresConfig.from_url(postgres_server),
-        staging=RedshiftStaging(
-            bucket=bucket,
-            s3=S3Config(
-                endpoint_url=s3_server.endpoint_url,
-                region=s3_server.region,
-                access_key_id=s3_server.access_key,
-                secret_access_key=s3_server.secret_key,
-            ),
-            max_file_rows=1000,
-        ),
+        staging=staging_on(s3_server, bucket, max_file_rows=1000),
         batch_rows=250,
         default_schema=f"rs_{time.time_ns() % 10**8}",
     )
@@ -279,23 +285,6 @@ def test_odd_identifiers_and_an_empty_frame_load(redshift, postgres_server: str)
         ).fetchall()
     assert count == (0,) and types == [("double precision",), ("bigint",)]
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
-
-
-def test_an_upsert_that_lacks_a_column_keeps_its_stored_values(redshift, postgres_server) -> None:
-    io, _, _ = redshift
-    schema = io.default_schema
-    upsert = {"schema": schema, "write_mode": "upsert", "upsert_keys": ["id"]}
-    first = pl.DataFrame({"id": [1, 2], "v": ["a", "b"], "note": ["keep", "me"]})
-    assert run(io, lambda: first, metadata=upsert).success
-    evolve = {**upsert, "schema_policy": "evolve"}
-    second = pl.DataFrame({"id": [2, 3], "v": ["B", "c"]})
-    result = run(io, lambda: second, metadata=evolve)
-    assert result.success, error_of(result)
-    with psycopg.connect(postgres_server) as connection:
-        rows = connection.execute(
-            f'SELECT id, v, note FROM "{schema}"."table" ORDER BY id'
-        ).fetchall()
-    assert rows == [(1, "a", "keep"), (2, "B", "me"), (3, "c", None)]
 
 
 def test_unstaging_deletes_more_files_than_one_request_takes(redshift) -> None:
@@ -432,58 +421,6 @@ def test_a_dev_url_with_an_escaped_at_sign_in_the_password_reaches_the_server(
         assert owner == ("hd_at",)
 
 
-def test_the_local_stand_in_holds_the_pipeline_tables(local_run) -> None:
-    from honey_duck_tests.sinks.readback import assert_duckdb_stand_in_lands
-
-    assert_duckdb_stand_in_lands(local_run, "redshift")
-
-
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(frame=roundtrip.frames())
-def test_any_frame_of_the_claimed_types_round_trips(
-    redshift, postgres_server: str, frame: pl.DataFrame
-) -> None:
-    """Through staging and the load, our reader and psycopg read back what was written."""
-    io, _, _ = redshift
-    schema, table = io.default_schema, f"p_{time.time_ns()}"
-    seen: dict[str, pl.DataFrame] = {}
-    result = run(
-        io,
-        lambda: frame,
-        metadata={"schema": schema, "table": table},
-        consume=lambda table: seen.update(t=table),
-    )
-    quoted = f'"{schema}"."{table}"'
-    nul = roundtrip.holds_nul(frame)
-    if nul is not None:
-        message = error_of(result)
-        assert f"column `{nul}`" in message and "NUL" in message, message
-        return
-    refused = roundtrip.refused_columns(io.target().refusals(frame.schema), frame)
-    if refused:  # nanoseconds it would cut
-        message = error_of(result)
-        assert any(f"column `{c}`" in message for c in refused), message
-        return
-    assert result.success, error_of(result)
-    # Redshift keeps durations as microseconds (the README's type table)
-    expected = frame.with_columns(
-        seam.column(c).dt.total_microseconds() for c, t in frame.schema.items() if t == pl.Duration
-    )
-    back = seen["t"]
-    roundtrip.assert_columns_equal(expected, {c: back[c].to_list() for c in back.columns})
-    roundtrip.assert_reconciles(io.target().landing, frame, back)
-    names = ", ".join('"' + c.replace('"', '""') + '"' for c in frame.columns)
-    with psycopg.connect(postgres_server) as connection:
-        # binary: PostgreSQL's text form of a real keeps only 7 digits, not the stored value
-        rows = connection.execute(f"SELECT {names} FROM {quoted}", binary=True).fetchall()
-    native = {c: [row[i] for row in rows] for i, c in enumerate(frame.columns)}
-    roundtrip.assert_columns_equal(expected, native)
-
-
 def test_psycopg_rows_are_typed_from_the_stored_columns(redshift) -> None:
     """engine='redshift' reads Python rows over psycopg: the catalog types them, even empty."""
     io, bucket, _ = redshift
@@ -512,6 +449,73 @@ def test_psycopg_rows_are_typed_from_the_stored_columns(redshift) -> None:
         assert back.schema == frame.schema and back.equals(data)
 
 
-def test_redshift_reconciliation_checks_pass_after_the_main_command(local_run) -> None:
-    """Every redshift asset's check read it back and found the transform's rows, value for value."""
-    assert_reconciled(local_run, "redshift")
+class RedshiftProbe(PostgresProbe):
+    """Redshift's transactional load on PostgreSQL (`engine="postgres"`), its Parquet staged
+    to the session's S3 server: what a write leaves behind includes staged objects."""
+
+    def __init__(self, url: str, schema: str, s3: Any) -> None:
+        self.bucket, self.client = s3.create_bucket("redshift"), s3.client()
+        staging = staging_on(s3, self.bucket, max_file_rows=200_000)
+
+        def build(connection: PostgresConfig, **config: Any) -> RedshiftIOManager:
+            return RedshiftIOManager(
+                engine="postgres",
+                connection=connection,
+                staging=staging,
+                default_schema=schema,
+                **config,
+            )
+
+        super().__init__(url, schema, word="redshift", build=build)
+
+    def leftovers(self) -> list[str]:
+        staged = self.client.list_objects_v2(Bucket=self.bucket).get("Contents", [])
+        return super().leftovers() + [o["Key"] for o in staged]
+
+
+def typed_frame() -> pl.DataFrame:
+    """Every type the Redshift type map covers, as its reader types them."""
+    return pl.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "small": pl.Series([1, None, -2], dtype=pl.Int16),
+            "int": pl.Series([2, 3, None], dtype=pl.Int32),
+            "real": pl.Series([1.5, None, -0.0], dtype=pl.Float32),
+            "nothing": pl.Series([None, None, None], dtype=pl.Date),
+            "day": [date(2024, 1, 2), None, date(1999, 12, 31)],
+            "at": [datetime(2024, 1, 1), None, datetime(2000, 1, 1, 0, 0, 0, 1)],
+            "amount": pl.Series([Decimal("1.10"), None, Decimal("-0.01")], dtype=pl.Decimal(12, 2)),
+            "label": ['Zoë "the" artist, Jr.', None, ""],
+            "blob": [b"\x00\xff", None, b""],
+            "tags": [["a", "b"], None, []],
+        }
+    )
+
+
+class TestRedshift(ServerContract, LandedContract):
+    """The contract on Redshift's load as it runs here (on PostgreSQL, staging to S3)."""
+
+    word = "redshift"
+    typed_frame = staticmethod(typed_frame)
+    # no list (SUPER is JSON, which takes its type from the values and reads eagerly) and no
+    # duration (it comes back as microseconds, the README's type table)
+    lazy_frame = staticmethod(lambda n: sql.lazy_frame(n, lists=False).drop("took"))
+
+    @pytest.fixture
+    def probe(self, request: pytest.FixtureRequest, postgres_server: str, s3_server: Any) -> Any:
+        return RedshiftProbe(postgres_server, fresh_schema(request), s3_server)
+
+    def refused(self, probe: Any, frame: pl.DataFrame) -> dict[str, str]:
+        """Text holding NUL (PostgreSQL underneath), and the declared refusals."""
+        nul = roundtrip.holds_nul(frame)
+        if nul is not None:
+            return {nul: "NUL"}
+        return super().refused(probe, frame)
+
+    def expected(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Redshift keeps durations as microseconds (the README's type table)."""
+        return frame.with_columns(
+            seam.column(c).dt.total_microseconds()
+            for c, t in frame.schema.items()
+            if t == pl.Duration
+        )

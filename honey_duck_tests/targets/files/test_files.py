@@ -2,45 +2,21 @@
 
 import json
 from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import openpyxl
 import polars as pl
-import pyarrow.feather
-import pyarrow.parquet
 import pytest
 from polars.testing import assert_frame_equal
 
 from honey_duck.seam import SinkError
 from honey_duck.targets.files import FileIOManager
+from honey_duck_tests.contract.files import EXT, independent_read, typed_frame
 from honey_duck_tests.contract.runs import MONTHLY, MULTI, RANGE, error_of, run
 
 FORMATS = ["json", "csv", "excel", "feather", "parquet"]
-EXT = {"json": "json", "csv": "csv", "excel": "xlsx", "feather": "feather", "parquet": "parquet"}
-
-
-def typed_frame() -> pl.DataFrame:
-    """Every type the file type maps keep, with nulls, quoting and non-ASCII text."""
-    return pl.DataFrame(
-        {
-            "id": [1, 2, 3],
-            "small": pl.Series([1, -2, None], dtype=pl.Int32),
-            "price": [1.25, None, 1e-7],
-            "name": ['Zoë "the" artist, Jr.', "", None],
-            "flag": [True, False, None],
-            "day": [date(2024, 1, 2), None, date(1999, 12, 31)],
-            "at": [datetime(2024, 1, 2, 3, 4, 5), None, datetime(2000, 1, 1)],
-            "at_utc": pl.Series([datetime(2024, 6, 1, 12), None, datetime(2024, 1, 1)])
-            .dt.replace_time_zone("UTC")
-            .dt.convert_time_zone("Europe/Paris"),
-            "amount": pl.Series(
-                [Decimal("12.34"), None, Decimal("-0.01")], dtype=pl.Decimal(12, 2)
-            ),
-        }
-    )
 
 
 def sales(months: list[int], channel: str | None = None) -> pl.DataFrame:
@@ -50,21 +26,6 @@ def sales(months: list[int], channel: str | None = None) -> pl.DataFrame:
 
 def manager(tmp_path: Path, fmt: str, **config: object) -> FileIOManager:
     return FileIOManager(format=fmt, base_path=str(tmp_path / "out"), **config)
-
-
-def independent_read(fmt: str, path: Path) -> pl.DataFrame:
-    """Read a file with a reader that shares no code with ours."""
-    if fmt == "feather":
-        return pl.from_arrow(pyarrow.feather.read_table(path))
-    if fmt == "parquet":
-        return pl.from_arrow(pyarrow.parquet.read_table(path))
-    if fmt == "excel":
-        sheets = openpyxl.load_workbook(path, read_only=True).worksheets
-        rows = [r for sheet in sheets for r in list(sheet.iter_rows(values_only=True))[1:]]
-        header = next(sheets[0].iter_rows(values_only=True))
-        return pl.DataFrame(rows, schema=list(header), orient="row")
-    reader = "read_csv" if fmt == "csv" else "read_json"
-    return duckdb.sql(f"select * from {reader}('{path}')").pl()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
