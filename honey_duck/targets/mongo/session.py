@@ -13,7 +13,7 @@ until a rerun of it completes; an append that stops part-way is reported as such
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -188,21 +188,15 @@ class MongoSession(RenameReplace, Session):
                 self._insert(collection, write, session)
                 self.save_record(location, write.schema, keys)
                 return self._count(collection, query, session)
+
         # Without transactions: a marker names the slice while it is half-replaced; a reader
         # refuses the collection until a rerun of the slice completes and clears it.
-        label = write.partitions.label() if write.partitions else ""
-        records = self.db(location)[RECORDS]
-        records.update_one(
-            {"_id": location.name}, {"$addToSet": {"pending_slices": label}}, upsert=True
-        )
-        self._unique_index(collection, keys)
-        collection.delete_many(query)
-        self._insert(collection, write)
-        record = SchemaRecord(pl.Schema(write.schema), tuple(keys), now())
-        records.update_one(
-            {"_id": location.name},
-            {"$set": {"current": record.to_json()}, "$pull": {"pending_slices": label}},
-        )
+        def replace() -> None:
+            self._unique_index(collection, keys)
+            collection.delete_many(query)
+            self._insert(collection, write)
+
+        self._marked("pending_slices", write, keys, replace)
         return self._count(collection, query)
 
     @locked
@@ -238,22 +232,33 @@ class MongoSession(RenameReplace, Session):
                 self._upsert_batches(collection, write, session)
                 self.save_record(location, write.schema, keys)
                 return self._count(collection, query, session)
+
         # Without transactions: a marker says an upsert is half-applied; a reader refuses the
         # collection until a rerun of it (or a replace) completes and clears it.
+        def upsert() -> None:
+            self._unique_index(collection, keys)
+            self._upsert_batches(collection, write)
+
+        self._marked("pending_upserts", write, keys, upsert)
+        return self._count(collection, query)
+
+    def _marked(
+        self, marker: str, write: Write, keys: Sequence[str], work: Callable[[], None]
+    ) -> None:
+        """Without transactions: `work` with `marker` naming the write's slice in the schema
+        record while it runs, then, still holding the lease, the new record and the marker
+        cleared in one update. A writer killed half-way leaves the marker behind."""
+        location: Collection = write.location
         label = write.partitions.label() if write.partitions else ""
         records = self.db(location)[RECORDS]
-        records.update_one(
-            {"_id": location.name}, {"$addToSet": {"pending_upserts": label}}, upsert=True
-        )
-        self._unique_index(collection, keys)
-        self._upsert_batches(collection, write)
+        records.update_one({"_id": location.name}, {"$addToSet": {marker: label}}, upsert=True)
+        work()
         self.confirm_lease()
         record = SchemaRecord(pl.Schema(write.schema), tuple(keys), now())
         records.update_one(
             {"_id": location.name},
-            {"$set": {"current": record.to_json()}, "$pull": {"pending_upserts": label}},
+            {"$set": {"current": record.to_json()}, "$pull": {marker: label}},
         )
-        return self._count(collection, query)
 
     def _upsert_batches(self, collection: Any, write: Write, session: Any = None) -> None:
         from pymongo import UpdateOne, errors
