@@ -11,6 +11,8 @@ cannot keep; only where the rows are differs (its `dagster/storage_kind` is `duc
 from __future__ import annotations
 
 import importlib
+import random
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -208,7 +210,7 @@ class StandInTarget(SqlTarget):
         import duckdb
 
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        connection = duckdb.connect(self.database)
+        connection = connect_when_free(duckdb, self.database)
         connection.begin()
         with committing(connection, connection) as cursor:
             yield cursor
@@ -239,10 +241,35 @@ class StandInTarget(SqlTarget):
     def transient(self, exc: BaseException) -> bool:
         # Another process holds the file (DuckDB allows one writer process at a time): it lets
         # go when its transaction ends, so concurrent runs and backfills take turns.
-        return "could not set lock on file" in str(exc).lower() or super().transient(exc)
+        return _locked_by_another_process(exc) or super().transient(exc)
 
     def uri(self, location: Table, partitions: Any = None) -> str:
         return f"duckdb://{Path(self.database).resolve()}?table={location}"
+
+
+# DuckDB lets one process at a time open a file for writing; another process that holds it
+# lets go when its run's transaction ends. A writer polls for it this often, this long, before
+# the failure goes to the manager's retries (whose backoff, up to 8 s a wait, would let a busy
+# neighbour take the file again and again).
+LOCK_POLL_SECONDS = 0.05
+LOCK_WAIT_SECONDS = 120.0
+
+
+def _locked_by_another_process(exc: BaseException) -> bool:
+    return "could not set lock on file" in str(exc).lower()
+
+
+def connect_when_free(duckdb: Any, database: str) -> Any:
+    """A connection to `database`, waiting (at most LOCK_WAIT_SECONDS) while another process
+    holds the file."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return duckdb.connect(database)
+        except duckdb.IOException as exc:
+            if not _locked_by_another_process(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(LOCK_POLL_SECONDS * (0.5 + random.random()))
 
 
 class StandInIOManager(SqlIOManager):

@@ -262,6 +262,40 @@ def test_two_processes_write_different_tables_of_one_duckdb_file(tmp_path: Path)
             assert rows == [(20_000, 9)]
 
 
+_HOLDER = """
+import sys, time
+import duckdb
+connection = duckdb.connect(sys.argv[1])
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.close()
+"""
+
+
+def test_a_writer_waits_for_the_process_holding_the_duckdb_file_without_retrying(
+    tmp_path: Path,
+) -> None:
+    """A run holding the file lets go when it ends: the next writer polls for it, so it needs
+    none of the manager's retries (whose backoff let a busy neighbour starve it)."""
+    import sys
+
+    database = str(tmp_path / "held.duckdb")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, database, "2"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        io = StandInIOManager.of(PostgresIOManager(), database=database, retries=0)
+        started = time.monotonic()
+        result = run(io, lambda: pl.DataFrame({"id": [1, 2]}), metadata={"table": "t"})
+        assert result.success, error_of(result)
+        assert time.monotonic() - started > 0.5  # it did wait for the holder
+    finally:
+        holder.wait(timeout=30)
+    with duckdb.connect(database, read_only=True) as connection:
+        assert connection.execute('SELECT count(*) FROM t."t"').fetchall() == [(2,)]
+
+
 def test_text_holding_nul_is_refused_before_writing_naming_the_column(postgres_server: str) -> None:
     """PostgreSQL text and jsonb cannot hold NUL: refused by the validation pass, not mid-COPY."""
     schema = f"nul_{time.time_ns() % 10**8}"
