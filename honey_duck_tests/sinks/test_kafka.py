@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +21,7 @@ from typing import Any, ClassVar
 import dagster as dg
 import polars as pl
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -41,50 +40,7 @@ from honey_duck_tests.contract.runs import (
 )
 from honey_duck_tests.contract.suite import LandedContract, ServerContract
 from honey_duck_tests.sinks import roundtrip
-
-
-def fresh_topic(prefix: str = "t") -> str:
-    return f"{prefix}.{uuid.uuid4().hex[:10]}"
-
-
-def keyed(topic: str, *keys: str, **more: Any) -> dict[str, Any]:
-    """Metadata of an asset on a compacted topic: its topic and message key columns."""
-    return {"topic": topic, "upsert_keys": list(keys or ("id",)), **more}
-
-
-def messages(
-    bootstrap: str, topic: str
-) -> list[tuple[bytes | None, bytes | None, dict[str, bytes]]]:
-    """Every committed message of `topic` (key, value, headers), read with a plain Consumer."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex[:8]}",
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        partitions = list(meta.partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        pending, found = set(partitions), []
-        deadline = time.monotonic() + 30
-        while pending and time.monotonic() < deadline:
-            message = consumer.poll(1.0)
-            if message is None:
-                continue
-            if message.error():
-                assert message.error().code() == KafkaError._PARTITION_EOF, message.error()
-                pending.discard(message.partition())
-                continue
-            headers = {k: v for k, v in (message.headers() or [])}
-            found.append((message.key(), message.value(), headers))
-        assert not pending, f"partitions {pending} of {topic} never reached their end"
-        return found
-    finally:
-        consumer.close()
+from honey_duck_tests.targets.kafka.plain import fresh_topic, keyed, messages
 
 
 def live(bootstrap: str, topic: str) -> dict[Any, dict[str, Any]]:
