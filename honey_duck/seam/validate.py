@@ -70,19 +70,8 @@ def validate(
         aggregates.append(pl.col(keys[0]).n_unique().alias("__distinct"))
 
     def duplicates() -> pl.LazyFrame:
-        """How many keys repeat, and the first two rows (from 0) of the first to repeat."""
-        rows = pl.col("__row")
-        dupes = (
-            frame.with_row_index("__row")
-            .group_by(keys)
-            .agg(
-                pl.len().alias("__n"),
-                rows.min().alias("__first"),
-                rows.filter(rows > rows.min()).min().alias("__again"),
-            )
-            .filter(pl.col("__n") > 1)
-        )
-        return dupes.sort("__first").select(pl.len(), pl.first("__first"), pl.first("__again"))
+        """How many keys appear more than once."""
+        return frame.group_by(keys).len().filter(pl.col("len") > 1).select(pl.len())
 
     queries = [frame.select(aggregates)]
     if keys and not single:
@@ -90,17 +79,10 @@ def validate(
     results = pl.collect_all(queries, engine="streaming")
     stats = results[0].row(0, named=True)
     if partitions is not None and stats["__outside"]:
-        first = (
-            frame.with_row_index("__row")
-            .filter(~partitions.predicate(schema).fill_null(False))
-            .select("__row")
-            .head(1)
-            .collect()
-            .item()
-        )
+        first = _first_row(frame, ~partitions.predicate(schema))
         raise ValueError(
             f"{stats['__outside']} rows fall outside partitions {partitions.label()} by"
-            f" {partitions.columns}, the first at row {first + 1}; a sink replaces exactly"
+            f" {partitions.columns}, the first is row {first}; a sink replaces exactly"
             " its partitions, so filter the asset's output to them"
         )
     refused = [(r, stats[f"__refused_{i}"]) for i, r in enumerate(refusals)]
@@ -111,10 +93,10 @@ def validate(
     if single and stats["__distinct"] < stats["__rows"]:
         results.append(duplicates().collect(engine="streaming"))
     if keys and len(results) > 1 and results[1].item(0, 0):
-        repeated, first, again = results[1].row(0)
+        first, again = _first_repeat(frame, keys)
         raise ValueError(
-            f"{repeated} upsert keys {keys} appear more than once in the data (the first at"
-            f" rows {first + 1} and {again + 1}); deduplicate before writing"
+            f"{results[1].item(0, 0)} upsert keys {keys} appear more than once in the data"
+            f" (the first is rows {first} and {again}); deduplicate before writing"
         )
     by_part = (
         {p.key: int(stats[f"__part_{i}"] or 0) for i, p in enumerate(partitions.parts)}
@@ -130,12 +112,28 @@ def _refused(frame: pl.LazyFrame, refusal: Refusal, count: int) -> str:
     Never the value itself: errors and logs carry no row's values (a secret or a person's data
     may be one); the row number and the column are what a person needs to find it.
     """
-    first = (
-        frame.with_row_index("__row")
-        .filter(refusal.bad.fill_null(False))
-        .select("__row")
-        .head(1)
-        .collect()
-    )
-    where = f", the first is row {first.item()}" if first.height else ""
+    first = _first_row(frame, refusal.bad)
+    where = f", the first is row {first}" if first is not None else ""
     return f"column `{refusal.column}`: {refusal.why} ({count} row{'s' * (count != 1)}{where})"
+
+
+def _first_row(frame: pl.LazyFrame, bad: pl.Expr) -> int | None:
+    """The number (from 0, as every seam message counts) of the first row where `bad` holds."""
+    rows = frame.with_row_index("__row").filter(bad.fill_null(False)).select("__row").head(1)
+    found = rows.collect()
+    return int(found.item()) if found.height else None
+
+
+def _first_repeat(frame: pl.LazyFrame, keys: list[str]) -> tuple[int, int]:
+    """The first two rows (from 0) of the key that repeats first: only when one does."""
+    rows = pl.col("__row")
+    repeats = (
+        frame.with_row_index("__row")
+        .group_by(keys)
+        .agg(rows.min().alias("__first"), rows.filter(rows > rows.min()).min().alias("__again"))
+        .drop_nulls("__again")
+        .sort("__first")
+        .head(1)
+        .collect(engine="streaming")
+    )
+    return int(repeats["__first"][0]), int(repeats["__again"][0])

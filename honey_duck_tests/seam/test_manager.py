@@ -154,7 +154,7 @@ def test_a_keyed_target_refuses_duplicate_keys_in_every_mode_before_writing() ->
     result = run(KeyedDictIOManager(compacted=True), lambda: frame, metadata=replace)
     message = error_of(result)
     assert "2 upsert keys ['id'] appear more than once in the data" in message
-    assert "(the first at rows 2 and 3)" in message and "{'id'" not in message
+    assert "(the first is rows 1 and 2)" in message and "{'id'" not in message
     assert TABLES == {}
     nulls = pl.DataFrame({"id": [1, None], "v": ["a", "b"]})
     result = run(KeyedDictIOManager(compacted=True), lambda: nulls, metadata=replace)

@@ -117,7 +117,7 @@ def test_validate_refuses_rows_outside_the_partitions() -> None:
     frame = pl.LazyFrame({"d": [date(2024, 1, 1), date(2024, 5, 1), None]})
     with pytest.raises(ValueError, match="2 rows fall outside partitions 2024-01-01") as info:
         seam.validate(frame, seam.WriteSettings(), partitions)
-    assert "the first at row 2;" in str(info.value) and "2024, 5" not in str(info.value)
+    assert "the first is row 1;" in str(info.value) and "2024, 5" not in str(info.value)
 
 
 def test_validate_refuses_duplicate_and_null_upsert_keys() -> None:
@@ -143,7 +143,7 @@ def test_validate_checks_keys_of_any_mode_when_asked() -> None:
     with pytest.raises(ValueError, match=r"1 upsert keys \['a', 'b'\] appear more than once"):
         seam.validate(pairs, two, None, unique_keys=True)
     secret = pl.LazyFrame({"id": ["x", "hunter2", "y", "hunter2", "hunter2"]})
-    with pytest.raises(ValueError, match=r"first at rows 2 and 4\)") as info:  # never the key
+    with pytest.raises(ValueError, match=r"the first is rows 1 and 3\)") as info:  # never the key
         seam.validate(secret, seam.WriteSettings(seam.WriteMode.UPSERT, keys=("id",)), None)
     assert "hunter2" not in str(info.value)
     assert seam.validate(pairs.head(2), two, None, unique_keys=True).rows == 2

@@ -124,7 +124,7 @@ def test_duplicate_upsert_keys_fail_before_anything_is_written(tmp_path: Path) -
     result = run(io, lambda: pl.DataFrame({"id": [5, 5], "v": ["x", "y"]}), metadata=upsert)
     message = error_of(result)
     assert "SinkError: csv sink, `t/table`: " in message
-    assert "appear more than once in the data (the first at rows 1 and 2)" in message
+    assert "appear more than once in the data (the first is rows 0 and 1)" in message
     assert path.read_bytes() == before
 
 
